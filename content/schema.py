@@ -1,0 +1,274 @@
+"""The shape of the coaching content. Every data file in content/data is checked against it.
+
+Cross-references (phase -> exercise, screen item -> follow-up, warm-up -> exercise) are
+checked in `Content` so a typo fails at load, not in front of a runner.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Level(StrEnum):
+    """Action levels from the clinical rules (section 0), most severe first."""
+
+    EMERGENCY = "EMERGENCY"
+    URGENT = "URGENT"
+    SOON_72H = "SOON_72H"
+    SOON = "SOON"
+    SELF = "SELF"
+
+    @property
+    def rank(self) -> int:
+        return _LEVEL_RANK[self]
+
+    @property
+    def escalates(self) -> bool:
+        """EMERGENCY and URGENT stop the plan until a clinician clears the runner (G2)."""
+        return self in (Level.EMERGENCY, Level.URGENT)
+
+    @staticmethod
+    def worst(*levels: Level | None) -> Level:
+        present = [lv for lv in levels if lv is not None]
+        return max(present, key=lambda lv: lv.rank, default=Level.SELF)
+
+
+_LEVEL_RANK = {
+    Level.SELF: 0,
+    Level.SOON: 1,
+    Level.SOON_72H: 2,
+    Level.URGENT: 3,
+    Level.EMERGENCY: 4,
+}
+
+Side = Literal["front", "outside"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- exercises -------------------------------------------------------------------------
+
+
+class Dosage(Strict):
+    sets: int = Field(ge=1, le=10)
+    reps: int | None = Field(default=None, ge=1, le=100)
+    hold_seconds: int | None = Field(default=None, ge=1, le=300)
+    per_side: bool = False
+    # What one rep is, when it is not a plain repetition: "steps each way", "swings each way".
+    unit: str = "reps"
+
+    @model_validator(mode="after")
+    def _reps_or_hold(self) -> Dosage:
+        if self.reps is None and self.hold_seconds is None:
+            raise ValueError("a dosage needs reps or hold_seconds")
+        return self
+
+    def render(self) -> str:
+        parts: list[str] = []
+        if self.reps is not None and self.hold_seconds is not None:
+            parts.append(f"{self.sets} x {self.reps} {self.unit}, hold {self.hold_seconds} s each")
+        elif self.reps is not None:
+            parts.append(f"{self.sets} x {self.reps} {self.unit}")
+        else:
+            parts.append(f"{self.sets} x {self.hold_seconds} s hold")
+        if self.per_side:
+            parts.append("per side")
+        return " ".join(parts)
+
+
+class Fit(Strict):
+    """How an exercise suits each presentation (clinical rules 3b, 3c, 3d, 5c)."""
+
+    suits: list[Side] = Field(min_length=1)
+    modify: dict[Side, str] = {}  # the modification to show for that presentation
+    avoid: list[Side] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Fit:
+        overlap = set(self.avoid) & set(self.suits)
+        if overlap:
+            raise ValueError(f"an exercise cannot both suit and avoid {sorted(overlap)}")
+        return self
+
+
+class Exercise(Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")
+    name: str = Field(min_length=3, max_length=60)
+    kind: Literal["isometric", "strength", "mobility", "stretch", "warmup", "cardio", "plyo"]
+    phases: list[int] = Field(min_length=1)
+    dosage: Dosage
+    steps: list[str] = Field(min_length=2, max_length=4)
+    cue: str = Field(min_length=5, max_length=200)
+    stop_if: str = Field(min_length=5, max_length=200)
+    fit: Fit
+    # When this exercise is too painful, the engine offers this easier one instead.
+    easier: str | None = None
+
+    @field_validator("phases")
+    @classmethod
+    def _phases_known(cls, v: list[int]) -> list[int]:
+        if any(p not in (1, 2, 3, 4) for p in v):
+            raise ValueError("phases are 1, 2, 3 or 4")
+        return v
+
+    def avoided_for(self, presentation: str) -> bool:
+        """Mixed presentations take both sets of restrictions (clinical rules TL4)."""
+        sides = ("front", "outside") if presentation == "mixed" else (presentation,)
+        return any(side in self.fit.avoid for side in sides)
+
+    def modification_for(self, presentation: str) -> list[str]:
+        sides = ("front", "outside") if presentation == "mixed" else (presentation,)
+        return [self.fit.modify[s] for s in sides if s in self.fit.modify]
+
+
+# --- phases and the walk-run ladder ----------------------------------------------------
+
+
+class Phase(Strict):
+    number: int = Field(ge=1, le=4)
+    name: str
+    goal: str
+    entry: list[str] = Field(min_length=1)
+    exit: list[str] = Field(min_length=0)
+    typical: str  # typical duration, in words
+    min_days: int = Field(ge=0)  # the fewest days in this phase before its exit is checked
+    exercises: list[str] = Field(min_length=1)
+    running: str  # what running looks like in this phase
+
+
+class LadderLevel(Strict):
+    level: int = Field(ge=1, le=10)
+    session: str
+    minutes: int = Field(ge=5, le=90)
+
+
+# --- safety screen ---------------------------------------------------------------------
+
+
+class Option(Strict):
+    """One answer to a follow-up question, and the action level it leads to."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]{1,16}$")
+    label: str = Field(min_length=1, max_length=40)
+    level: Level
+
+
+class FollowUp(Strict):
+    question: str
+    options: list[Option] = Field(min_length=2, max_length=4)
+
+
+class Combination(Strict):
+    """A stricter level when this item is yes together with any of the listed items."""
+
+    with_any: list[str] = Field(min_length=1)
+    level: Level
+
+
+class ScreenItem(Strict):
+    id: str = Field(pattern=r"^R\d{1,2}$")
+    question: str
+    clarify: str  # the one clarifying question after "not sure" (G3)
+    summary: str  # a lay description for escalation messages: "numbness around your bottom"
+    nerve: bool = False  # R1-R3: "not sure" twice stays EMERGENCY (G3)
+    yes_level: Level | None = None  # the level when "yes" needs no follow-up
+    follow_up: FollowUp | None = None  # asked when "yes", its option picks the level
+    combinations: list[Combination] = []
+
+    @model_validator(mode="after")
+    def _has_action(self) -> ScreenItem:
+        if (self.yes_level is None) == (self.follow_up is None):
+            raise ValueError("a screen item needs exactly one of yes_level or follow_up")
+        return self
+
+
+class ScreenGroup(Strict):
+    id: str = Field(pattern=r"^[a-z_]{2,20}$")
+    intro: str  # "Do any of these apply to you?"
+    items: list[str] = Field(min_length=1)  # screen item ids, asked in order
+
+
+class MiniItem(Strict):
+    """One of the four daily mini-screen questions (G5) and the full rows it leads to."""
+
+    id: str = Field(pattern=r"^[a-z_]{2,20}$")
+    question: str
+    rows: list[str] = Field(min_length=1)  # screen items asked one by one after a "yes"
+
+
+class Screen(Strict):
+    groups: list[ScreenGroup] = Field(min_length=1)
+    items: list[ScreenItem] = Field(min_length=1)
+    mini: list[MiniItem] = Field(min_length=4, max_length=4)
+
+
+# --- triage (front / outside) ----------------------------------------------------------
+
+
+class Location(Strict):
+    id: str = Field(pattern=r"^[a-z_]{2,20}$")
+    label: str = Field(max_length=40)
+    presentation: Literal["front", "outside", "mixed", "out_of_scope"]
+
+
+class TriageQuestion(Strict):
+    id: str = Field(pattern=r"^T\d$")
+    question: str
+    points_to: Literal["front", "outside", "soon"]  # "soon": also recommend a physio (R20)
+
+
+class Triage(Strict):
+    location_question: str
+    locations: list[Location] = Field(min_length=3)
+    # Asked after the location, in order; each a yes/no.
+    front: list[str] = Field(min_length=1)  # question ids for front-of-hip pain
+    outside: list[str] = Field(min_length=1)  # question ids for outside-of-hip pain
+    questions: list[TriageQuestion] = Field(min_length=2)
+
+
+# --- warm-up, tips, regions, messages ----------------------------------------------------
+
+
+class WarmupItem(Strict):
+    exercise: str  # an exercise id
+    amount: str  # "10 each leg", "30 s"
+
+
+class Warmup(Strict):
+    id: str
+    name: str
+    minutes: int = Field(ge=8, le=10)
+    intro: str
+    drills: list[WarmupItem] = Field(min_length=2)  # dynamic drills
+    activation: list[WarmupItem] = Field(min_length=2)  # glute activation
+
+
+class Tip(Strict):
+    id: str = Field(pattern=r"^[a-z_]{2,30}$")
+    topic: Literal["cadence", "pelvis", "sitting", "cross_training", "professional", "load"]
+    text: str = Field(min_length=20, max_length=400)
+
+
+class Region(Strict):
+    """Where to send a runner in a given country (clinical rules W4)."""
+
+    emergency: str  # "112"
+    same_day: str  # "NHS 111 or an urgent GP appointment"
+
+
+class Regions(Strict):
+    default: Region
+    countries: dict[str, Region]  # ISO 3166 alpha-2 -> Region
+
+    @field_validator("countries")
+    @classmethod
+    def _codes(cls, v: dict[str, Region]) -> dict[str, Region]:
+        bad = [c for c in v if len(c) != 2 or not c.isupper()]
+        if bad:
+            raise ValueError(f"country codes must be ISO alpha-2: {bad}")
+        return v
