@@ -1,0 +1,141 @@
+"""The console adapter: the whole coach in a terminal, or driven by a script on stdin.
+
+Buttons are shown as numbered choices; typing the number or the label presses it. Images
+and files are saved to a folder and their paths printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from bot.engine.events import COMMANDS, Button, Inbound, InboundKind, Outbound
+from bot.service import Coach
+
+QUIT_WORDS = ("quit", "exit", ":q")
+
+
+class ConsoleChat:
+    def __init__(
+        self,
+        coach: Coach,
+        *,
+        user_id: str = "local",
+        files_dir: Path = Path("hipcoach-files"),
+        out: TextIO | None = None,
+    ) -> None:
+        self.coach = coach
+        self.user_id = user_id
+        self.files_dir = files_dir
+        self.out = out or sys.stdout
+        self.buttons: list[Button] = []
+        self.buttons_ref: str | None = None
+        self._message_no = 0
+
+    # --- input -----------------------------------------------------------------------------
+
+    def to_inbound(self, line: str) -> Inbound | None:
+        text = line.strip()
+        if not text:
+            return None
+        base = {
+            "platform": "console",
+            "event_id": uuid.uuid4().hex,
+            "user_id": self.user_id,
+            "chat_id": self.user_id,
+        }
+        pressed = self._pressed(text)
+        if pressed is not None:
+            return Inbound(
+                **base,
+                kind=InboundKind.BUTTON,
+                payload=pressed.payload,
+                message_ref=self.buttons_ref,
+            )
+        word, _, args = text.lstrip("/").partition(" ")
+        if word.lower() in COMMANDS:
+            return Inbound(
+                **base, kind=InboundKind.COMMAND, command=word.lower(), text=args.strip()
+            )
+        return Inbound(**base, kind=InboundKind.TEXT, text=text)
+
+    def _pressed(self, text: str) -> Button | None:
+        wanted = text.casefold()
+        for button in self.buttons:
+            if button.label.casefold() == wanted:
+                return button
+        numeric_labels = all(b.label.isdigit() for b in self.buttons)
+        if text.isdigit() and not numeric_labels and 1 <= int(text) <= len(self.buttons):
+            return self.buttons[int(text) - 1]
+        return None
+
+    # --- output ----------------------------------------------------------------------------
+
+    def show(self, replies: list[Outbound]) -> None:
+        for reply in replies:
+            if reply.edit_ref is not None:
+                answer = reply.text.rsplit("\n", 1)[-1]
+                self._print(f"  {answer}")
+                continue
+            self._message_no += 1
+            self._print("")
+            self._print(_indent(reply.text))
+            if reply.attachment is not None:
+                path = self._save(reply.attachment.filename, reply.attachment.data)
+                self._print(f"  [file saved: {path}]")
+            if reply.buttons:
+                self.buttons = reply.flat_buttons
+                self.buttons_ref = str(self._message_no)
+                self._print(_choices(self.buttons))
+
+    def _save(self, filename: str, data: bytes) -> Path:
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+        path = (self.files_dir / f"{stamp}-{safe}").resolve()
+        path.write_bytes(data)
+        return path
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    # --- loop ------------------------------------------------------------------------------
+
+    async def send(self, line: str) -> list[Outbound]:
+        inbound = self.to_inbound(line)
+        if inbound is None:
+            return []
+        replies = await self.coach.handle(inbound)
+        self.show(replies)
+        return replies
+
+    async def run(self, read_line: Callable[[], str], *, prompt: bool) -> None:
+        if prompt:
+            self._print("hipcoach — type start to begin, help for commands, quit to leave.")
+        while True:
+            if prompt:
+                print("\nyou> ", end="", file=self.out, flush=True)
+            line = await asyncio.to_thread(read_line)
+            if line == "":  # end of input
+                break
+            if line.strip().lower() in QUIT_WORDS:
+                break
+            if not prompt and line.strip():
+                self._print(f"\nyou> {line.strip()}")
+            await self.send(line)
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {row}" if row else "" for row in text.split("\n"))
+
+
+def _choices(buttons: list[Button]) -> str:
+    if all(b.label.isdigit() for b in buttons):
+        return "  " + " ".join(f"[{b.label}]" for b in buttons)
+    return "\n".join(f"  {n}) {b.label}" for n, b in enumerate(buttons, start=1))

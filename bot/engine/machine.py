@@ -1,0 +1,210 @@
+"""The engine's single entry point: one inbound event in, new state and replies out.
+
+`step` is pure: it reads the `Turn` (stored state, the event, `now`) and the content, and
+returns a `Result`. It never raises on user input; whatever arrives gets an answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from collections.abc import Callable
+
+from bot.engine.context import Ctx
+from bot.engine.events import COMMANDS, GROUP_COMMANDS, Button, InboundKind
+from bot.engine.flows import account, checkin, onboarding, plan, team
+from bot.engine.turn import Result, Turn
+from content.loader import Content
+
+log = logging.getLogger(__name__)
+
+Begin = Callable[[Ctx, str], None]
+Answer = Callable[[Ctx, str, str], None]
+
+# Commands that start a conversation of their own (and replace any other in progress).
+FLOW_COMMANDS: dict[str, Begin] = {
+    "start": onboarding.begin_start,
+    "checkin": checkin.begin_checkin,
+    "settings": account.settings,
+    "delete": account.begin_delete,
+}
+# Commands that answer at once; a conversation in progress stays where it was.
+QUICK_COMMANDS: dict[str, Begin] = {
+    "today": plan.today,
+    "progress": plan.progress,
+    "pause": account.pause,
+    "resume": account.resume,
+    "export": account.export,
+    "help": account.help_text,
+    "warmup": team.warmup,
+}
+ANSWERS: dict[str, Answer] = {
+    onboarding.START: onboarding.answer_start,
+    onboarding.CLEARANCE: onboarding.answer_clearance,
+    checkin.CHECKIN: checkin.answer_checkin,
+    account.SETTINGS: account.answer_settings,
+    account.DELETE: account.answer_delete,
+    team.WARMUP: team.answer_warmup,
+}
+MAX_TEXT = 2000  # longer messages are never a valid answer; don't spend time parsing them
+
+
+def step(turn: Turn, content: Content) -> Result:
+    ctx = Ctx(
+        turn=turn,
+        content=content,
+        profile=turn.profile.model_copy(deep=True),
+        conv=turn.conversation.model_copy(deep=True),
+    )
+    inbound = turn.inbound
+    if inbound.kind == InboundKind.JOINED:
+        team.joined(ctx)
+    elif ctx.in_group:
+        _group(ctx)
+    elif inbound.kind == InboundKind.COMMAND and inbound.command in COMMANDS:
+        _command(ctx, inbound.command, inbound.text)
+    elif inbound.kind == InboundKind.BUTTON:
+        _button(ctx, inbound.payload or "")
+    elif inbound.kind == InboundKind.HOME:
+        plan.today(ctx)
+    else:
+        _text(ctx, inbound.text)
+    if not ctx.replies and not ctx.in_group:
+        ctx.say(ctx.t("fallback"))
+    return Result(
+        profile=ctx.profile, conversation=ctx.conv, replies=ctx.replies, effects=ctx.effects
+    )
+
+
+def _command(ctx: Ctx, command: str, args: str) -> None:
+    if command in FLOW_COMMANDS:
+        FLOW_COMMANDS[command](ctx, args)
+        return
+    waiting = ctx.conv.waiting
+    QUICK_COMMANDS[command](ctx, args)
+    if waiting and ctx.conv.waiting and command not in ("export",):
+        ctx.repeat_question(preface=ctx.t("still_waiting"))
+
+
+def _group(ctx: Ctx) -> None:
+    inbound = ctx.turn.inbound
+    if inbound.kind == InboundKind.COMMAND and inbound.command:
+        if inbound.command == "start":
+            team.joined(ctx)
+        elif inbound.command in GROUP_COMMANDS:
+            if inbound.command == "warmup":
+                team.warmup(ctx, inbound.text)
+            else:
+                account.help_text(ctx)
+        else:
+            # Personal coaching never happens in front of the club.
+            ctx.say(ctx.t("group_personal_command"), private=False, open_private=True)
+        return
+    if ctx.conv.waiting and inbound.kind in (InboundKind.BUTTON, InboundKind.TEXT):
+        if inbound.kind == InboundKind.BUTTON:
+            _button(ctx, inbound.payload or "")
+        else:
+            _text(ctx, inbound.text)
+        return
+    if inbound.kind == InboundKind.BUTTON:
+        ctx.say(ctx.t("button_expired_group"), private=True)
+        return
+    # Ordinary chatter in a group is not for the bot; stay quiet rather than spam the club.
+
+
+def _button(ctx: Ctx, payload: str) -> None:
+    if payload.startswith("x:"):
+        _action(ctx, payload)
+        return
+    turn_text, _, value = payload.partition(":")
+    conv = ctx.conv
+    if not conv.waiting or not turn_text.isdigit() or int(turn_text) != conv.turn:
+        _expired(ctx)
+        return
+    label = conv.label_for(value)
+    if label is None:
+        _expired(ctx)
+        return
+    _answer(ctx, value, label)
+
+
+def _action(ctx: Ctx, payload: str) -> None:
+    if payload.startswith("x:l:") and not ctx.in_group:
+        if plan.log_exercise(ctx, payload):
+            return
+    elif payload == "x:c" and not ctx.in_group:
+        onboarding.begin_clearance(ctx) if ctx.profile.plan_paused else plan.today(ctx)
+        return
+    elif payload == "x:s" and not ctx.in_group:
+        onboarding.begin_start(ctx)
+        return
+    _expired(ctx)
+
+
+def _expired(ctx: Ctx) -> None:
+    if ctx.conv.waiting:
+        ctx.repeat_question(preface=ctx.t("button_expired"))
+    else:
+        ctx.say(ctx.t("button_expired_idle"))
+
+
+def _answer(ctx: Ctx, value: str, label: str) -> None:
+    conv = ctx.conv
+    flow, qid = conv.flow, conv.qid
+    assert flow is not None and qid is not None
+    ctx.edit_answered(conv.text, label)
+    ANSWERS[flow](ctx, qid, value)
+
+
+def normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    return " ".join(text.split()).casefold()
+
+
+def _text(ctx: Ctx, raw: str) -> None:
+    if len(raw) > MAX_TEXT:
+        _unexpected(ctx, too_long=True)
+        return
+    text = normalise(raw)
+    word = text.lstrip("/").split(" ", 1)
+    if not ctx.in_group and word[0] in COMMANDS and not _matches_option(ctx, text):
+        _command(ctx, word[0], word[1] if len(word) > 1 else "")
+        return
+    conv = ctx.conv
+    if conv.waiting:
+        match = _matches_option(ctx, text)
+        if match is not None:
+            _answer(ctx, match[0], match[1])
+            return
+        if conv.free:
+            value = onboarding.parse_free(ctx, conv.free, raw[:200])
+            if value is not None:
+                _answer(ctx, value, value)
+                return
+        _unexpected(ctx)
+        return
+    _unexpected(ctx)
+
+
+def _matches_option(ctx: Ctx, text: str) -> tuple[str, str] | None:
+    if not ctx.conv.waiting:
+        return None
+    for value, label in ctx.conv.options:
+        if text in (normalise(label), normalise(value)):
+            return value, label
+    return None
+
+
+def _unexpected(ctx: Ctx, too_long: bool = False) -> None:
+    conv = ctx.conv
+    if conv.waiting:
+        key = "reprompt_free" if conv.free else "reprompt"
+        ctx.repeat_question(preface=ctx.t("too_long") if too_long else ctx.t(key))
+        return
+    if ctx.in_group:
+        return
+    if not ctx.profile.onboarded and not ctx.profile.plan_paused:
+        ctx.say(ctx.t("hello_new"), buttons=[[Button(ctx.t("opt_set_up"), "x:s")]])
+        return
+    ctx.say(ctx.t("unknown_text"))

@@ -1,0 +1,191 @@
+"""The red-flag screen as a small queue of questions (clinical rules section 1, G3-G5).
+
+Groups are asked first ("do any of these apply?"); only a "yes" or "not sure" opens the
+group item by item. The state is a plain dict so it can live in the conversation JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from content.loader import Content
+from content.schema import Level, ScreenItem
+
+YES, NO, UNSURE = "yes", "no", "unsure"
+GROUP_ORDER = ("nerves", "injury", "bone", "other")
+
+
+@dataclass(frozen=True)
+class ScreenQuestion:
+    qid: str
+    text: str
+    options: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class ScreenOutcome:
+    level: Level
+    triggers: tuple[str, ...]  # the item ids that set the level
+    summary: str  # lay words for the escalation message
+    answers: dict[str, str]
+
+    @property
+    def clear(self) -> bool:
+        return self.level == Level.SELF
+
+
+def start_full(data: dict[str, Any], kind: str = "full") -> None:
+    data["scr"] = {"kind": kind, "queue": [f"g:{g}" for g in GROUP_ORDER], "ans": {}, "lv": {}}
+
+
+def start_mini(data: dict[str, Any]) -> None:
+    data["scr"] = {"kind": "mini", "queue": ["m"], "ans": {}, "lv": {}}
+
+
+def start_items(data: dict[str, Any], item_ids: list[str], kind: str = "item") -> None:
+    data["scr"] = {"kind": kind, "queue": [f"i:{i}" for i in item_ids], "ans": {}, "lv": {}}
+
+
+def active(data: dict[str, Any]) -> bool:
+    scr = data.get("scr")
+    return bool(scr and scr.get("queue"))
+
+
+def _yes_no_unsure(content: Content, unsure_key: str = "opt_unsure") -> list[tuple[str, str]]:
+    return [
+        (NO, content.message("opt_no")),
+        (YES, content.message("opt_yes")),
+        (UNSURE, content.message(unsure_key)),
+    ]
+
+
+def next_question(data: dict[str, Any], content: Content) -> ScreenQuestion | None:
+    scr = data["scr"]
+    if not scr["queue"]:
+        return None
+    qid: str = scr["queue"][0]
+    kind, _, ref = qid.partition(":")
+    if kind == "g":
+        group = next(g for g in content.screen.groups if g.id == ref)
+        bullets = "\n".join(f"• {content.screen_item(i).summary}" for i in group.items)
+        text = f"{group.intro}\n{bullets}"
+        options = [
+            (NO, content.message("screen_none_apply")),
+            (YES, content.message("screen_some_apply")),
+            (UNSURE, content.message("opt_unsure")),
+        ]
+        return ScreenQuestion(qid, text, options)
+    if kind == "m":
+        bullets = "\n".join(f"• {m.question}" for m in content.screen.mini)
+        text = f"{content.message('mini_intro')}\n{bullets}"
+        options = [
+            (NO, content.message("screen_none_apply")),
+            (YES, content.message("screen_some_apply")),
+            (UNSURE, content.message("opt_unsure")),
+        ]
+        return ScreenQuestion(qid, text, options)
+    if kind == "mi":
+        mini = next(m for m in content.screen.mini if m.id == ref)
+        return ScreenQuestion(qid, mini.question, _yes_no_unsure(content))
+    item = content.screen_item(ref)
+    if kind == "i":
+        return ScreenQuestion(qid, item.question, _yes_no_unsure(content))
+    if kind == "c":
+        return ScreenQuestion(qid, item.clarify, _yes_no_unsure(content, "opt_still_unsure"))
+    if kind == "f":
+        assert item.follow_up is not None
+        options = [(o.id, o.label) for o in item.follow_up.options]
+        return ScreenQuestion(qid, item.follow_up.question, options)
+    raise ValueError(f"unknown screen question {qid!r}")
+
+
+def answer(data: dict[str, Any], qid: str, value: str, content: Content) -> None:
+    """Record one answer and queue whatever it opens."""
+    scr = data["scr"]
+    queue: list[str] = scr["queue"]
+    if not queue or queue[0] != qid:
+        raise ValueError(f"screen is not waiting for {qid!r}")
+    queue.pop(0)
+    kind, _, ref = qid.partition(":")
+    ans: dict[str, str] = scr["ans"]
+    levels: dict[str, str] = scr["lv"]
+    if kind == "g":
+        group = next(g for g in content.screen.groups if g.id == ref)
+        if value == NO:
+            for i in group.items:
+                ans[i] = NO
+        else:
+            queue[0:0] = [f"i:{i}" for i in group.items]
+    elif kind == "m":
+        if value == NO:
+            for m in content.screen.mini:
+                ans[f"mini_{m.id}"] = NO
+        else:
+            queue[0:0] = [f"mi:{m.id}" for m in content.screen.mini]
+    elif kind == "mi":
+        mini = next(m for m in content.screen.mini if m.id == ref)
+        ans[f"mini_{mini.id}"] = value
+        if value != NO:
+            queue[0:0] = [f"i:{r}" for r in mini.rows if r not in ans]
+    elif kind == "i":
+        item = content.screen_item(ref)
+        if value == NO:
+            ans[ref] = NO
+        elif value == YES:
+            _yes(item, ans, levels, queue)
+        else:
+            queue.insert(0, f"c:{ref}")
+    elif kind == "c":
+        item = content.screen_item(ref)
+        if value == NO:
+            ans[ref] = NO
+        elif value == YES:
+            _yes(item, ans, levels, queue)
+        else:
+            ans[ref] = UNSURE
+            levels[ref] = unsure_level(item).value
+    elif kind == "f":
+        item = content.screen_item(ref)
+        assert item.follow_up is not None
+        option = next(o for o in item.follow_up.options if o.id == value)
+        ans[ref] = YES
+        ans[f"{ref}_detail"] = option.id
+        levels[ref] = option.level.value
+
+
+def _yes(item: ScreenItem, ans: dict[str, str], levels: dict[str, str], queue: list[str]) -> None:
+    if item.follow_up is not None:
+        queue.insert(0, f"f:{item.id}")
+    else:
+        assert item.yes_level is not None
+        ans[item.id] = YES
+        levels[item.id] = item.yes_level.value
+
+
+def unsure_level(item: ScreenItem) -> Level:
+    """G3: still unsure after one clarifying question errs towards review."""
+    if item.follow_up is not None:
+        worst = Level.worst(*(o.level for o in item.follow_up.options))
+    else:
+        assert item.yes_level is not None
+        worst = item.yes_level
+    if worst == Level.EMERGENCY and not item.nerve:
+        return Level.URGENT
+    return worst
+
+
+def outcome(data: dict[str, Any], content: Content) -> ScreenOutcome:
+    scr = data["scr"]
+    ans: dict[str, str] = scr["ans"]
+    levels = {k: Level(v) for k, v in scr["lv"].items()}
+    flagged = {k for k, v in ans.items() if v in (YES, UNSURE) and k in levels}
+    for item_id in list(flagged):
+        item = content.screen_item(item_id)
+        for combo in item.combinations:
+            if flagged & set(combo.with_any):
+                levels[item_id] = Level.worst(levels[item_id], combo.level)
+    level = Level.worst(*levels.values())
+    triggers = tuple(k for k, lv in levels.items() if lv == level and level != Level.SELF)
+    summary = "; ".join(content.screen_item(t).summary for t in triggers)
+    return ScreenOutcome(level=level, triggers=triggers, summary=summary, answers=dict(ans))

@@ -1,0 +1,79 @@
+"""What the engine remembers about a runner and about the conversation in progress.
+
+Both are stored as JSON by the storage layer; the engine reads and returns them whole.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from content.schema import Level
+
+
+class Profile(BaseModel):
+    """A runner's coaching profile: consent, triage result, plan position and preferences."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    consented_at: datetime | None = None
+    adult: bool | None = None
+    onboarded: bool = False
+    presentation: str | None = None  # front | outside | mixed | out_of_scope
+    running: str | None = None  # none | easy | normal | building
+    phase: int = 1
+    level: int = 1
+    phase_started_on: date | None = None
+    level_started_on: date | None = None
+    timezone: str | None = None
+    country: str | None = None
+    reminder_time: str | None = None  # "HH:MM" local, None = no reminders
+    nudges: bool = True
+    paused: bool = False  # the runner paused reminders themselves
+    # Set by an EMERGENCY or URGENT answer: the plan stays paused until a clinician clears
+    # the runner and the red-flag screen is negative again (clinical rules G2).
+    escalation: Level | None = None
+    escalated_on: date | None = None
+    # SOON / SOON_72H: a review is recommended; running does not progress until seen.
+    review: Level | None = None
+    review_reason: str | None = None
+    baseline: float | None = None
+    last_full_screen_on: date | None = None
+    cross_train_until: date | None = None
+    last_physio_nudge_on: date | None = None
+
+    @property
+    def plan_paused(self) -> bool:
+        return self.escalation is not None
+
+    @property
+    def running_blocked(self) -> bool:
+        """No running at all until seen: escalations and SOON-72H reviews."""
+        return self.escalation is not None or self.review == Level.SOON_72H
+
+
+class Conversation(BaseModel):
+    """The question waiting for an answer, if any, and what the flow has gathered so far."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    flow: str | None = None
+    qid: str | None = None
+    turn: int = 0  # bumped with every question, so buttons of older questions are stale
+    text: str = ""  # the question as sent, to ask it again after unexpected input
+    options: list[tuple[str, str]] = Field(default_factory=list)  # (value, label)
+    columns: int = 2
+    free: str | None = None  # kind of free text accepted: "clock" | "timezone" | "country"
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def waiting(self) -> bool:
+        return self.flow is not None and self.qid is not None
+
+    def label_for(self, value: str) -> str | None:
+        for v, label in self.options:
+            if v == value:
+                return label
+        return None

@@ -1,0 +1,168 @@
+"""The input and output of one engine step, and the effects the service carries out.
+
+The engine is a pure function of a `Turn`; everything that needs the database (saving a
+check-in, drawing a chart from stored rows, exporting, deleting) comes back as an effect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from bot.engine.events import Inbound, Outbound
+from bot.engine.state import Conversation, Profile
+
+
+@dataclass(frozen=True)
+class CheckinRecord:
+    local_date: date
+    pain_now: int | None = None
+    ran: str | None = None  # no | easy | hard | long
+    pain_during: int | None = None
+    morning: str | None = None  # better | same | bit_worse | much_worse
+    exercises: str | None = None  # all | some | none
+    decision: str | None = None
+    phase: int = 1
+    level: int = 1
+
+
+@dataclass(frozen=True)
+class ExerciseLog:
+    local_date: date
+    exercise_id: str
+    outcome: str  # done | painful | skipped
+
+
+@dataclass(frozen=True)
+class WarmupRecord:
+    id: int
+    days: str
+    run_time: str
+    lead_minutes: int
+    timezone: str
+
+
+@dataclass(frozen=True)
+class History:
+    """Recent rows the decision rules need (the last ~35 local days)."""
+
+    checkins: tuple[CheckinRecord, ...] = ()
+    exercise_logs: tuple[ExerciseLog, ...] = ()
+
+
+@dataclass(frozen=True)
+class Turn:
+    inbound: Inbound
+    now: datetime  # aware UTC
+    profile: Profile
+    conversation: Conversation
+    history: History = History()
+    # Group chats: the chat's timezone and its warm-up schedules.
+    team_timezone: str | None = None
+    warmups: tuple[WarmupRecord, ...] = ()
+
+
+# --- effects -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SaveCheckin:
+    local_date: date
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LogExercise:
+    local_date: date
+    exercise_id: str
+    outcome: str
+
+
+@dataclass(frozen=True)
+class RecordEscalation:
+    level: str
+    trigger: str
+    flow: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RecordScreening:
+    kind: str
+    answers: dict[str, Any]
+    level: str
+
+
+@dataclass(frozen=True)
+class RecordPlanChange:
+    from_phase: int
+    from_level: int
+    to_phase: int
+    to_level: int
+    decision: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ClearEscalations:
+    pass
+
+
+@dataclass(frozen=True)
+class SendChart:
+    chat_id: str
+    caption: str
+
+
+@dataclass(frozen=True)
+class SendExport:
+    chat_id: str
+    caption: str
+
+
+@dataclass(frozen=True)
+class DeleteUser:
+    pass
+
+
+@dataclass(frozen=True)
+class SetTeamTimezone:
+    timezone: str
+
+
+@dataclass(frozen=True)
+class AddWarmup:
+    days: str
+    run_time: str
+    lead_minutes: int
+    timezone: str
+
+
+@dataclass(frozen=True)
+class RemoveWarmup:
+    schedule_id: int
+
+
+Effect = (
+    SaveCheckin
+    | LogExercise
+    | RecordEscalation
+    | RecordScreening
+    | RecordPlanChange
+    | ClearEscalations
+    | SendChart
+    | SendExport
+    | DeleteUser
+    | SetTeamTimezone
+    | AddWarmup
+    | RemoveWarmup
+)
+
+
+@dataclass
+class Result:
+    profile: Profile
+    conversation: Conversation
+    replies: list[Outbound] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
