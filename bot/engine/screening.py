@@ -60,9 +60,41 @@ def _yes_no_unsure(content: Content, unsure_key: str = "opt_unsure") -> list[tup
     ]
 
 
+def _item_max(item: ScreenItem) -> Level:
+    levels = [o.level for o in item.follow_up.options] if item.follow_up else [item.yes_level]
+    return Level.worst(*levels, *(c.level for c in item.combinations))
+
+
+def _queued_max(qid: str, content: Content) -> Level:
+    kind, _, ref = qid.partition(":")
+    if kind == "g":
+        group = next(g for g in content.screen.groups if g.id == ref)
+        return Level.worst(*(_item_max(content.screen_item(i)) for i in group.items))
+    if kind == "m":
+        rows = [r for m in content.screen.mini for r in m.rows]
+        return Level.worst(*(_item_max(content.screen_item(r)) for r in rows))
+    if kind == "mi":
+        mini = next(m for m in content.screen.mini if m.id == ref)
+        return Level.worst(*(_item_max(content.screen_item(r)) for r in mini.rows))
+    return _item_max(content.screen_item(ref))
+
+
+def _settled(scr: dict[str, Any], content: Content) -> bool:
+    """Stop early once a same-day or emergency answer can no longer get any worse.
+
+    Red flags win: the runner gets the escalation now rather than after questions
+    that cannot change what they need to do.
+    """
+    current = Level.worst(*(Level(v) for v in scr["lv"].values()))
+    if not current.escalates:
+        return False
+    remaining = Level.worst(*(_queued_max(q, content) for q in scr["queue"]))
+    return remaining.rank <= current.rank
+
+
 def next_question(data: dict[str, Any], content: Content) -> ScreenQuestion | None:
     scr = data["scr"]
-    if not scr["queue"]:
+    if not scr["queue"] or _settled(scr, content):
         return None
     qid: str = scr["queue"][0]
     kind, _, ref = qid.partition(":")

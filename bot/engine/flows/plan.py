@@ -33,6 +33,8 @@ def log_exercise(ctx: Ctx, payload: str) -> bool:
     _, _, day_text, exercise_id, code = parts
     if code not in OUTCOMES or not day_text.isdigit() or len(day_text) != 8:
         return False
+    if exercise_id not in ctx.content.exercises:
+        return False
     if ctx.profile.plan_paused or not ctx.profile.onboarded:
         today(ctx)
         return True
