@@ -117,13 +117,23 @@ class Exercise(Strict):
         return v
 
     def avoided_for(self, presentation: str) -> bool:
-        """Mixed presentations take both sets of restrictions (clinical rules TL4)."""
-        sides = ("front", "outside") if presentation == "mixed" else (presentation,)
-        return any(side in self.fit.avoid for side in sides)
+        """Mixed presentations take both sets of restrictions (clinical rules TL4).
+
+        Anything that is not exactly "front" or "outside" ("mixed", "out_of_scope", an
+        unknown value) takes both sets too: the stricter choice is the safe one.
+        """
+        return any(side in self.fit.avoid for side in _sides(presentation))
 
     def modification_for(self, presentation: str) -> list[str]:
-        sides = ("front", "outside") if presentation == "mixed" else (presentation,)
-        return [self.fit.modify[s] for s in sides if s in self.fit.modify]
+        return [self.fit.modify[s] for s in _sides(presentation) if s in self.fit.modify]
+
+
+def _sides(presentation: str) -> tuple[Side, ...]:
+    if presentation == "front":
+        return ("front",)
+    if presentation == "outside":
+        return ("outside",)
+    return ("front", "outside")
 
 
 # --- phases and the walk-run ladder ----------------------------------------------------

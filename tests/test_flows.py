@@ -41,7 +41,9 @@ async def stored_user(db: Database, user_id: str = "runner-1"):  # type: ignore[
         return await repo.get_user("console", user_id, lock=False)
 
 
-async def checkin(chat: Chat, pain: str, ran: str, during: str | None, morning: str, ex: str) -> None:
+async def checkin(
+    chat: Chat, pain: str, ran: str, during: str | None, morning: str, ex: str
+) -> None:
     await chat.send("checkin")
     await chat.press(pain)
     await chat.press(ran)
@@ -76,7 +78,9 @@ async def test_setup_says_what_the_coach_is_and_is_not(chat: Chat) -> None:
     assert "export" in chat.text and "delete" in chat.text
 
 
-async def test_a_runner_under_18_is_not_coached_and_nothing_is_kept(chat: Chat, db: Database) -> None:
+async def test_a_runner_under_18_is_not_coached_and_nothing_is_kept(
+    chat: Chat, db: Database
+) -> None:
     await chat.send("start")
     await chat.answer_all("I agree", "Under 18")
     assert "only coach adults" in chat.text
@@ -91,7 +95,9 @@ async def test_declining_consent_keeps_nothing(chat: Chat, db: Database) -> None
     assert await stored_user(db) is None
 
 
-async def test_front_of_hip_pain_with_clicking_recommends_a_physio(chat: Chat, db: Database) -> None:
+async def test_front_of_hip_pain_with_clicking_recommends_a_physio(
+    chat: Chat, db: Database
+) -> None:
     await onboard(chat, location="Front of the hip or groin crease", triage=("Yes", "Yes"))
     assert "front-of-hip pain" in chat.text
     user = await stored_user(db)
@@ -113,7 +119,9 @@ async def test_groin_pain_when_walking_in_the_screen_sends_the_runner_to_a_docto
     chat: Chat, db: Database
 ) -> None:
     await chat.send("start")
-    await chat.answer_all("I agree", "18 or older", "Europe/London", "None of these", "None of these")
+    await chat.answer_all(
+        "I agree", "18 or older", "Europe/London", "None of these", "None of these"
+    )
     await chat.press("Yes, one or more")  # the bone-stress group
     await chat.press("Yes")  # R9: deep groin pain when walking or standing
     assert "checked by a doctor today" in chat.text
@@ -190,7 +198,9 @@ async def test_a_cleared_runner_restarts_gently_after_a_clean_screen(
     await onboard(chat)
     clock.advance(days=1)
     await chat.send("checkin")
-    await chat.answer_all("2", "No", "About usual", "All", "Yes, one or more", "No", "Yes", "Yes", "No", "No")
+    await chat.answer_all(
+        "2", "No", "About usual", "All", "Yes, one or more", "No", "Yes", "Yes", "No", "No"
+    )
     clock.advance(days=2)
     await chat.send("checkin")
     await chat.answer_all("Yes, I've been seen", "Yes, I'm cleared", *NO_FLAGS)
@@ -204,7 +214,9 @@ async def test_not_yet_seen_keeps_the_plan_paused(chat: Chat, clock: Clock, db: 
     await onboard(chat)
     clock.advance(days=1)
     await chat.send("checkin")
-    await chat.answer_all("2", "No", "About usual", "All", "Yes, one or more", "No", "Yes", "Yes", "No", "No")
+    await chat.answer_all(
+        "2", "No", "About usual", "All", "Yes, one or more", "No", "Yes", "Yes", "No", "No"
+    )
     clock.advance(days=1)
     await chat.send("checkin")
     await chat.press("Not yet")
@@ -212,7 +224,9 @@ async def test_not_yet_seen_keeps_the_plan_paused(chat: Chat, clock: Clock, db: 
     assert (await stored_user(db)).profile["escalation"] == "URGENT"
 
 
-async def test_pain_of_7_in_a_checkin_runs_the_full_screen_at_once(chat: Chat, clock: Clock) -> None:
+async def test_pain_of_7_in_a_checkin_runs_the_full_screen_at_once(
+    chat: Chat, clock: Clock
+) -> None:
     await onboard(chat)
     clock.advance(days=1)
     await chat.send("checkin")
@@ -259,7 +273,9 @@ async def test_two_good_days_progress_one_step(chat: Chat, clock: Clock, db: Dat
     assert (await stored_user(db)).profile["level"] == 2
 
 
-async def test_a_second_checkin_the_same_day_edits_the_first(chat: Chat, clock: Clock, db: Database) -> None:
+async def test_a_second_checkin_the_same_day_edits_the_first(
+    chat: Chat, clock: Clock, db: Database
+) -> None:
     await onboard(chat)
     clock.advance(days=1)
     await checkin(chat, "2", "No", None, "About usual", "All")
@@ -281,7 +297,9 @@ async def test_logging_an_exercise_done_counts_it(chat: Chat) -> None:
     assert "Logged" in chat.text and "1 of" in chat.text
 
 
-async def test_a_too_painful_exercise_comes_back_easier_next_time(chat: Chat, clock: Clock, db: Database) -> None:
+async def test_a_too_painful_exercise_comes_back_easier_next_time(
+    chat: Chat, clock: Clock, db: Database
+) -> None:
     await onboard(chat)
     # Move the runner to phase 2 where single-leg bridges have an easier version.
     async with db.transaction() as repo:
@@ -338,7 +356,9 @@ async def test_a_forged_button_is_treated_as_expired(chat: Chat) -> None:
     assert "expired" in chat.text
 
 
-async def test_asking_for_today_mid_checkin_keeps_the_checkin_where_it_was(chat: Chat, clock: Clock) -> None:
+async def test_asking_for_today_mid_checkin_keeps_the_checkin_where_it_was(
+    chat: Chat, clock: Clock
+) -> None:
     await onboard(chat)
     clock.advance(days=1)
     await chat.send("checkin")
@@ -369,7 +389,9 @@ async def test_the_same_event_delivered_twice_is_handled_once(chat: Chat, coach:
 # --- settings, export, delete -------------------------------------------------------------------
 
 
-async def test_settings_show_the_next_checkin_in_the_runners_timezone(chat: Chat, db: Database) -> None:
+async def test_settings_show_the_next_checkin_in_the_runners_timezone(
+    chat: Chat, db: Database
+) -> None:
     await onboard(chat, zone="America/New_York", reminder="07:30")
     await chat.send("settings")
     assert "Next check-in: Thu 07:30 (America/New_York)" in chat.text
@@ -391,7 +413,9 @@ async def test_pause_and_resume_reminders(chat: Chat, db: Database) -> None:
     assert not user.paused and user.next_checkin_at is not None
 
 
-async def test_export_holds_the_checkin_and_delete_removes_every_row(chat: Chat, clock: Clock, db: Database) -> None:
+async def test_export_holds_the_checkin_and_delete_removes_every_row(
+    chat: Chat, clock: Clock, db: Database
+) -> None:
     await onboard(chat)
     clock.advance(days=1)
     await checkin(chat, "3", "No", None, "About usual", "All")
@@ -434,7 +458,9 @@ def group_chat(coach: Coach, user_id: str, *, admin: bool) -> Chat:
     return Chat(coach, user_id=user_id, chat_id="club-1", chat_kind=ChatKind.GROUP, is_admin=admin)
 
 
-async def test_a_personal_command_in_a_group_points_to_a_private_chat(coach: Coach, chat: Chat) -> None:
+async def test_a_personal_command_in_a_group_points_to_a_private_chat(
+    coach: Coach, chat: Chat
+) -> None:
     await onboard(chat)
     group = group_chat(coach, "runner-1", admin=False)
     await group.send("progress")

@@ -190,9 +190,14 @@ def _text(ctx: Ctx, raw: str) -> None:
 def _matches_option(ctx: Ctx, text: str) -> tuple[str, str] | None:
     if not ctx.conv.waiting:
         return None
-    for value, label in ctx.conv.options:
+    options = ctx.conv.options
+    for value, label in options:
         if text in (normalise(label), normalise(value)):
             return value, label
+    # Numbered choices, for places that show buttons as a numbered list.
+    numeric = all(label.isdigit() for _, label in options)
+    if text.isdigit() and not numeric and 1 <= int(text) <= len(options):
+        return options[int(text) - 1]
     return None
 
 

@@ -1,0 +1,255 @@
+"""Engine, transactions and migrations.
+
+Every inbound event is handled inside one `Database.transaction()`: the state change, the
+log rows and the dedup record commit together or not at all.
+
+SQLite notes (the embedded default):
+- SQLAlchemy, not the sqlite3 module, emits BEGIN. The stdlib's own transaction handling
+  starts transactions late and silently commits around DDL, which breaks SAVEPOINTs and
+  transactional migrations.
+- Write transactions start with BEGIN IMMEDIATE, taking SQLite's single write lock up front.
+  Two turns for the same user then queue behind each other (busy timeout) instead of both
+  reading the same row and one failing with "database is locked" when it tries to write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+from bot.storage.repository import Repository
+
+__all__ = [
+    "MIGRATIONS_DIR",
+    "Database",
+    "alembic_config",
+    "create_engine",
+    "default_database_url",
+    "downgrade",
+    "downgrade_async",
+    "normalize_database_url",
+    "upgrade",
+    "upgrade_async",
+]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# Long enough to ride out another process's turn or a migration; a turn is milliseconds.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Connection execution option read by the SQLite "begin" hook.
+_SQLITE_BEGIN_OPTION = "hipcoach_sqlite_begin"
+
+# Arbitrary constant: serializes concurrent `db upgrade` runs (several web processes
+# starting at once) on one PostgreSQL database.
+_PG_MIGRATION_LOCK_KEY = 0x68697063  # "hipc"
+
+T = TypeVar("T")
+
+
+def default_database_url() -> str:
+    """DATABASE_URL if set, else a SQLite file `hipcoach.db` in the working directory."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if url:
+        return normalize_database_url(url)
+    return f"sqlite+aiosqlite:///{Path.cwd() / 'hipcoach.db'}"
+
+
+def normalize_database_url(url: str | URL) -> str:
+    """Rewrite URLs as hosting providers hand them out to the async drivers we ship.
+
+    `postgres://` and `postgresql://` (any sync driver) become `postgresql+asyncpg://`;
+    `sqlite://` becomes `sqlite+aiosqlite://`.
+    """
+    parsed = make_url(str(url)) if not isinstance(url, URL) else url
+    backend = parsed.get_backend_name()
+    if backend in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    elif backend == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _is_sqlite_file(url: URL) -> bool:
+    database = url.database or ""
+    return bool(database) and database != ":memory:" and url.query.get("mode") != "memory"
+
+
+def create_engine(url: str, *, foreign_keys: bool = True, echo: bool = False) -> AsyncEngine:
+    """An async engine with the connection settings this project relies on.
+
+    `foreign_keys=False` is for migrations only: SQLite batch migrations rebuild a table by
+    copying and dropping it, and with foreign keys on, dropping `users` would cascade-delete
+    every child row.
+    """
+    parsed = make_url(normalize_database_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        # pre_ping: long-lived web/clock processes outlive server-side idle disconnects.
+        return _create_async_engine(parsed, echo=echo, pool_pre_ping=True)
+
+    engine = _create_async_engine(parsed, echo=echo)
+    wal = _is_sqlite_file(parsed)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand BEGIN/COMMIT to SQLAlchemy (see the module docstring).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
+            if wal:
+                # Readers no longer block the writer (health checks, exports during turns).
+                cursor.execute("PRAGMA journal_mode = WAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _sqlite_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get(_SQLITE_BEGIN_OPTION, "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+class Database:
+    """One database: an engine plus a session factory handing out repositories."""
+
+    def __init__(self, url: str | None = None, *, echo: bool = False) -> None:
+        self.url: str = normalize_database_url(url or default_database_url())
+        self.engine: AsyncEngine = create_engine(self.url, echo=echo)
+        self.dialect_name: str = self.engine.dialect.name
+        # expire_on_commit=False: objects stay readable after the transaction, so the engine
+        # can build replies from them without another round trip.
+        self._sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
+            self.engine, expire_on_commit=False
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect_name == "sqlite"
+
+    @asynccontextmanager
+    async def transaction(self, *, readonly: bool = False) -> AsyncIterator[Repository]:
+        """A `Repository` inside one transaction: commit on normal exit, rollback on error.
+
+        `readonly=True` promises the block does not write. On SQLite it then starts a
+        deferred transaction that does not queue for the write lock (for /healthz, exports,
+        charts); elsewhere it changes nothing.
+        """
+        async with self._sessions() as session, session.begin():
+            if self.is_sqlite:
+                # Acquire the connection now so BEGIN is emitted with the chosen mode.
+                await session.connection(
+                    execution_options={
+                        _SQLITE_BEGIN_OPTION: "DEFERRED" if readonly else "IMMEDIATE"
+                    }
+                )
+            yield Repository(session)
+
+    async def ping(self) -> None:
+        """Raise if the database cannot answer a trivial query."""
+        async with self.transaction(readonly=True) as repo:
+            await repo.ping()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.dispose()
+
+    def __repr__(self) -> str:
+        return f"<Database {make_url(self.url).render_as_string(hide_password=True)}>"
+
+
+# --- migrations -------------------------------------------------------------------------
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic config that works from an installed package and any working directory.
+
+    Built in code (no alembic.ini lookup relative to the cwd); the URL travels in
+    `attributes` rather than the ini options, where '%' in passwords would be interpolated.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    config.attributes["url"] = normalize_database_url(url or default_database_url())
+    return config
+
+
+def _run_alembic(connection: Connection, url: str, action: str, revision: str) -> None:
+    config = alembic_config(url)
+    config.attributes["connection"] = connection
+    if action == "upgrade":
+        command.upgrade(config, revision)
+    else:
+        command.downgrade(config, revision)
+
+
+def _sqlite_foreign_key_problems(connection: Connection) -> list[Any]:
+    return list(connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall())
+
+
+async def _migrate(url: str, action: str, revision: str) -> None:
+    url = normalize_database_url(url)
+    engine = create_engine(url, foreign_keys=False)
+    try:
+        async with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY}
+                )
+            await conn.run_sync(_run_alembic, url, action, revision)
+            if engine.dialect.name == "sqlite":
+                # Foreign keys were off while migrating; refuse to commit broken references.
+                problems = await conn.run_sync(_sqlite_foreign_key_problems)
+                if problems:
+                    raise RuntimeError(f"migration left broken foreign keys: {problems[:5]}")
+    finally:
+        await engine.dispose()
+
+
+async def upgrade_async(url: str, revision: str = "head") -> None:
+    """Apply migrations up to `revision` (default: the newest), in one transaction."""
+    await _migrate(url, "upgrade", revision)
+
+
+async def downgrade_async(url: str, revision: str) -> None:
+    """Revert migrations down to `revision` ("base" empties the schema)."""
+    await _migrate(url, "downgrade", revision)
+
+
+def _run_blocking(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    # Called from inside an event loop (a sync helper in async code): asyncio.run would
+    # refuse, so run the migration on its own loop in a worker thread.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Blocking `upgrade_async`, for the CLI and the Procfile's release phase."""
+    _run_blocking(upgrade_async(url, revision))
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Blocking `downgrade_async`."""
+    _run_blocking(downgrade_async(url, revision))

@@ -1,0 +1,606 @@
+"""All reads and writes the application makes, bound to one session and one transaction.
+
+Get one from `Database.transaction()`; nothing here commits. Write methods flush so that
+ids exist and constraint violations surface at the call, not at commit time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Select,
+    String,
+    Table,
+    delete,
+    false,
+    func,
+    inspect,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm.attributes import flag_modified
+
+from bot.storage.models import (
+    Base,
+    Checkin,
+    Escalation,
+    ExerciseLog,
+    PlanChange,
+    ProcessedEvent,
+    Screening,
+    TeamChat,
+    User,
+    WarmupSchedule,
+)
+from bot.storage.types import utcnow
+
+__all__ = ["CHECKIN_FIELDS", "Repository"]
+
+ModelT = TypeVar("ModelT", bound=DeclarativeBase)
+
+# Columns a caller may set through upsert_checkin (the key and timestamps are managed here).
+CHECKIN_FIELDS: frozenset[str] = frozenset(c.key for c in Checkin.__table__.columns) - {
+    "id",
+    "user_id",
+    "local_date",
+    "created_at",
+    "updated_at",
+}
+
+# String columns that name a person by their platform id rather than by users.id.
+_PERSON_STRING_COLUMNS: frozenset[str] = frozenset({"platform_user_id", "created_by"})
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _row_dict(obj: Base) -> dict[str, Any]:
+    table = cast(Table, obj.__table__)
+    return {c.key: _jsonable(getattr(obj, c.key)) for c in table.columns}
+
+
+def _refers_to_users(table: Table) -> list[str]:
+    """Names of the columns of `table` that hold a users.id."""
+    names = {fk.parent.name for fk in table.foreign_keys if fk.column.table.name == "users"}
+    if "user_id" in table.columns:
+        names.add("user_id")
+    return sorted(names)
+
+
+class Repository:
+    """Typed data access for one unit of work (see module docstring)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.dialect_name: str = session.get_bind().dialect.name
+
+    # --- infrastructure -------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Run SELECT 1 (for /healthz); raises if the database is unreachable."""
+        await self.session.execute(text("SELECT 1"))
+
+    def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+        # Both dialects' inserts support ON CONFLICT; pick the one that compiles here.
+        if self.dialect_name == "postgresql":
+            return postgresql.insert(table)
+        if self.dialect_name == "sqlite":
+            return sqlite.insert(table)
+        raise NotImplementedError(f"unsupported database dialect {self.dialect_name!r}")
+
+    async def _one_or_none(self, stmt: Select[ModelT]) -> ModelT | None:
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def _add_or_reread(self, obj: ModelT, reread: Select[ModelT]) -> ModelT:
+        """Insert `obj`; if a concurrent transaction inserted the same unique key first,
+        return that row instead. The SAVEPOINT keeps the outer transaction usable."""
+        try:
+            async with self.session.begin_nested():
+                self.session.add(obj)
+            return obj
+        except IntegrityError:
+            existing = await self._one_or_none(reread.execution_options(populate_existing=True))
+            if existing is None:
+                raise  # not a duplicate (e.g. a foreign key violation)
+            return existing
+
+    # --- dedup ----------------------------------------------------------------------------
+
+    async def claim_event(self, platform: str, event_id: str) -> bool:
+        """Record a platform event id; False if it was already handled.
+
+        The record commits with the rest of the transaction, so a turn that fails leaves
+        the event unclaimed and a redelivery is handled again. A concurrent transaction
+        claiming the same id waits for this one and then gets False.
+        """
+        table = cast(Table, ProcessedEvent.__table__)
+        stmt = (
+            self._insert(table)
+            .values(platform=platform, event_id=event_id, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+        )
+        result = cast(CursorResult[Any], await self.session.execute(stmt))
+        return result.rowcount == 1
+
+    async def cleanup_events(self, older_than: datetime) -> int:
+        """Forget processed event ids recorded before `older_than`; returns how many."""
+        result = cast(
+            CursorResult[Any],
+            await self.session.execute(
+                delete(ProcessedEvent).where(ProcessedEvent.created_at < older_than)
+            ),
+        )
+        return result.rowcount
+
+    # --- users ----------------------------------------------------------------------------
+
+    async def get_user(
+        self, platform: str, platform_user_id: str, *, lock: bool = True
+    ) -> User | None:
+        """The user, or None. `lock` takes the row lock on PostgreSQL (SELECT ... FOR
+        UPDATE) so that concurrent turns for this user queue behind this transaction."""
+        stmt = select(User).where(
+            User.platform == platform, User.platform_user_id == platform_user_id
+        )
+        if lock:
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        return await self._one_or_none(stmt)
+
+    async def get_user_by_id(self, user_id: int, *, lock: bool = True) -> User | None:
+        return await self.session.get(
+            User, user_id, with_for_update=lock or None, populate_existing=lock
+        )
+
+    async def create_user(
+        self,
+        platform: str,
+        platform_user_id: str,
+        chat_id: str,
+        display_name: str | None = None,
+    ) -> User:
+        """Create the user (flushed, so `id` is set). If another transaction created the
+        same user meanwhile, return that row (locked) instead."""
+        user = User(
+            platform=platform,
+            platform_user_id=platform_user_id,
+            chat_id=chat_id,
+            display_name=display_name,
+            profile={},
+            conversation={},
+        )
+        reread = (
+            select(User)
+            .where(User.platform == platform, User.platform_user_id == platform_user_id)
+            .with_for_update()
+        )
+        return await self._add_or_reread(user, reread)
+
+    async def save_user(self, user: User) -> None:
+        """Write the user's changes now (bumping `version` and `updated_at`).
+
+        The JSON columns are always written: in-place edits of a dict are invisible to
+        change tracking, and losing a conversation step silently is worse than one wider
+        UPDATE. Raises StaleDataError if the row changed since `user` was loaded.
+        """
+        self.session.add(user)
+        unloaded = _unloaded(user)
+        for key in ("profile", "conversation"):
+            if key not in unloaded:
+                flag_modified(user, key)
+        await self.session.flush()
+
+    async def list_users(self) -> list[User]:
+        """Every user, ordered by id (small deployments, admin tools)."""
+        return list(await self.session.scalars(select(User).order_by(User.id)))
+
+    # --- check-ins and exercise logs ------------------------------------------------------
+
+    async def upsert_checkin(self, user_id: int, local_date: date, **fields: Any) -> Checkin:
+        """Create or edit the check-in for `local_date` with the given column values.
+
+        Creating one requires `phase` and `level`. Editing sets only the given fields.
+        """
+        unknown = set(fields) - CHECKIN_FIELDS
+        if unknown:
+            raise TypeError(f"unknown check-in fields: {sorted(unknown)}")
+        stmt = (
+            select(Checkin)
+            .where(Checkin.user_id == user_id, Checkin.local_date == local_date)
+            .with_for_update()
+        )
+        checkin = await self._one_or_none(stmt)
+        if checkin is None:
+            missing = {"phase", "level"} - set(fields)
+            if missing:
+                raise ValueError(f"a new check-in needs {sorted(missing)}")
+            new = Checkin(user_id=user_id, local_date=local_date, **fields)
+            checkin = await self._add_or_reread(new, stmt)
+            if checkin is new:
+                return checkin
+        for key, value in fields.items():
+            setattr(checkin, key, value)
+        if "answers" in fields:
+            flag_modified(checkin, "answers")
+        await self.session.flush()
+        return checkin
+
+    async def get_checkin(self, user_id: int, local_date: date) -> Checkin | None:
+        return await self._one_or_none(
+            select(Checkin).where(Checkin.user_id == user_id, Checkin.local_date == local_date)
+        )
+
+    async def checkins_between(self, user_id: int, start: date, end: date) -> list[Checkin]:
+        """Check-ins with start <= local_date <= end, oldest first."""
+        stmt = (
+            select(Checkin)
+            .where(
+                Checkin.user_id == user_id,
+                Checkin.local_date >= start,
+                Checkin.local_date <= end,
+            )
+            .order_by(Checkin.local_date)
+        )
+        return list(await self.session.scalars(stmt))
+
+    async def latest_checkins(self, user_id: int, n: int) -> list[Checkin]:
+        """The `n` most recent check-ins, newest first."""
+        stmt = (
+            select(Checkin)
+            .where(Checkin.user_id == user_id)
+            .order_by(Checkin.local_date.desc())
+            .limit(n)
+        )
+        return list(await self.session.scalars(stmt))
+
+    async def log_exercise(
+        self, user_id: int, local_date: date, exercise_id: str, outcome: str
+    ) -> ExerciseLog:
+        """Record an exercise outcome; logging the same exercise again that day replaces
+        the outcome (and its timestamp)."""
+        stmt = (
+            select(ExerciseLog)
+            .where(
+                ExerciseLog.user_id == user_id,
+                ExerciseLog.local_date == local_date,
+                ExerciseLog.exercise_id == exercise_id,
+            )
+            .with_for_update()
+        )
+        log = await self._one_or_none(stmt)
+        if log is None:
+            log = await self._add_or_reread(
+                ExerciseLog(
+                    user_id=user_id,
+                    local_date=local_date,
+                    exercise_id=exercise_id,
+                    outcome=outcome,
+                ),
+                stmt,
+            )
+        if log.outcome != outcome:
+            log.outcome = outcome
+            log.created_at = utcnow()
+            await self.session.flush()
+        return log
+
+    async def exercise_logs_between(
+        self, user_id: int, start: date, end: date
+    ) -> list[ExerciseLog]:
+        """Exercise logs with start <= local_date <= end, oldest first."""
+        stmt = (
+            select(ExerciseLog)
+            .where(
+                ExerciseLog.user_id == user_id,
+                ExerciseLog.local_date >= start,
+                ExerciseLog.local_date <= end,
+            )
+            .order_by(ExerciseLog.local_date, ExerciseLog.id)
+        )
+        return list(await self.session.scalars(stmt))
+
+    # --- safety and plan history ----------------------------------------------------------
+
+    async def add_escalation(
+        self,
+        user_id: int,
+        *,
+        level: str,
+        trigger: str,
+        flow: str,
+        message: str,
+        created_at: datetime | None = None,
+    ) -> Escalation:
+        escalation = Escalation(
+            user_id=user_id,
+            level=level,
+            trigger=trigger,
+            flow=flow,
+            message=message,
+            created_at=created_at or utcnow(),
+        )
+        self.session.add(escalation)
+        await self.session.flush()
+        return escalation
+
+    async def open_escalations(self, user_id: int) -> list[Escalation]:
+        """Escalations not yet cleared (acknowledged or not), oldest first."""
+        stmt = (
+            select(Escalation)
+            .where(Escalation.user_id == user_id, Escalation.cleared_at.is_(None))
+            .order_by(Escalation.created_at, Escalation.id)
+        )
+        return list(await self.session.scalars(stmt))
+
+    async def acknowledge_escalations(self, user_id: int, at: datetime) -> int:
+        """Mark open, unacknowledged escalations as acknowledged; returns how many."""
+        return await self._update_escalations(
+            user_id, at, "acknowledged_at", Escalation.acknowledged_at.is_(None)
+        )
+
+    async def clear_escalations(self, user_id: int, at: datetime) -> int:
+        """Mark open escalations as cleared (e.g. after a clinician clearance); returns
+        how many."""
+        return await self._update_escalations(user_id, at, "cleared_at", None)
+
+    async def _update_escalations(
+        self, user_id: int, at: datetime, column: str, extra: ColumnElement[bool] | None
+    ) -> int:
+        conditions = [Escalation.user_id == user_id, Escalation.cleared_at.is_(None)]
+        if extra is not None:
+            conditions.append(extra)
+        stmt = (
+            update(Escalation)
+            .where(*conditions)
+            .values({column: at})
+            .execution_options(synchronize_session="fetch")
+        )
+        result = cast(CursorResult[Any], await self.session.execute(stmt))
+        return result.rowcount
+
+    async def add_screening(
+        self,
+        user_id: int,
+        *,
+        kind: str,
+        answers: dict[str, Any],
+        level: str,
+        created_at: datetime | None = None,
+    ) -> Screening:
+        screening = Screening(
+            user_id=user_id,
+            kind=kind,
+            answers=answers,
+            level=level,
+            created_at=created_at or utcnow(),
+        )
+        self.session.add(screening)
+        await self.session.flush()
+        return screening
+
+    async def add_plan_change(
+        self,
+        user_id: int,
+        *,
+        from_phase: int,
+        from_level: int,
+        to_phase: int,
+        to_level: int,
+        decision: str,
+        reason: str,
+        created_at: datetime | None = None,
+    ) -> PlanChange:
+        change = PlanChange(
+            user_id=user_id,
+            from_phase=from_phase,
+            from_level=from_level,
+            to_phase=to_phase,
+            to_level=to_level,
+            decision=decision,
+            reason=reason,
+            created_at=created_at or utcnow(),
+        )
+        self.session.add(change)
+        await self.session.flush()
+        return change
+
+    # --- export and delete ----------------------------------------------------------------
+
+    def _created_by_user(self, user: User) -> ColumnElement[bool]:
+        # created_by is a platform user id, only meaningful within the chat's platform.
+        return (WarmupSchedule.created_by == user.platform_user_id) & (
+            WarmupSchedule.team_chat_id.in_(
+                select(TeamChat.id).where(TeamChat.platform == user.platform)
+            )
+        )
+
+    async def export_user(self, user_id: int) -> dict[str, Any]:
+        """Every row about the user, JSON-serialisable (dates and datetimes as ISO 8601).
+
+        Keys: user, checkins, exercise_logs, escalations, screenings, plan_changes,
+        warmup_schedules (the team warm-ups this person set up).
+        Raises LookupError if there is no such user.
+        """
+        user = await self.session.get(User, user_id)
+        if user is None:
+            raise LookupError(f"no user {user_id}")
+
+        async def rows(model: type[Base], order: Any) -> list[dict[str, Any]]:
+            column = cast(Table, model.__table__).c.user_id
+            found = await self.session.scalars(
+                select(model).where(column == user_id).order_by(order)
+            )
+            return [_row_dict(obj) for obj in found]
+
+        warmups = await self.session.scalars(
+            select(WarmupSchedule).where(self._created_by_user(user)).order_by(WarmupSchedule.id)
+        )
+        return {
+            "user": _row_dict(user),
+            "checkins": await rows(Checkin, Checkin.local_date),
+            "exercise_logs": await rows(ExerciseLog, ExerciseLog.id),
+            "escalations": await rows(Escalation, Escalation.id),
+            "screenings": await rows(Screening, Screening.id),
+            "plan_changes": await rows(PlanChange, PlanChange.id),
+            "warmup_schedules": [_row_dict(w) for w in warmups],
+        }
+
+    async def delete_user(self, user_id: int) -> bool:
+        """Remove every row about the user; False if there was no such user.
+
+        Child rows are deleted explicitly (every table with a users.id column, so tables
+        added later are covered) rather than trusting ON DELETE CASCADE alone, which SQLite
+        silently skips on a connection without PRAGMA foreign_keys. Team warm-ups the
+        person set up stay for the team, with `created_by` cleared.
+        """
+        user = await self.session.get(User, user_id)
+        if user is None:
+            return False
+        await self.session.execute(
+            update(WarmupSchedule)
+            .where(self._created_by_user(user))
+            .values(created_by=None)
+            .execution_options(synchronize_session="fetch")
+        )
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name == "users":
+                continue
+            for column in _refers_to_users(table):
+                await self.session.execute(delete(table).where(table.c[column] == user_id))
+        await self.session.execute(
+            delete(User).where(User.id == user_id).execution_options(synchronize_session=False)
+        )
+        self.session.expunge(user)
+        return True
+
+    async def row_counts_for_user(self, user_id: int, platform_user_id: str) -> dict[str, int]:
+        """For EVERY table in the metadata, how many rows refer to the user: by a users.id
+        column, or by a `platform_user_id` / `created_by` string column. Tables that cannot
+        refer to a person report 0. Used to prove that delete leaves nothing behind."""
+        counts: dict[str, int] = {}
+        for table in Base.metadata.sorted_tables:
+            conditions: list[ColumnElement[bool]] = []
+            if table.name == "users":
+                conditions.append(table.c.id == user_id)
+            conditions.extend(table.c[name] == user_id for name in _refers_to_users(table))
+            conditions.extend(
+                column == platform_user_id
+                for column in table.columns
+                if column.name in _PERSON_STRING_COLUMNS and isinstance(column.type, String)
+            )
+            where = or_(*conditions) if conditions else false()
+            count = await self.session.scalar(select(func.count()).select_from(table).where(where))
+            counts[table.name] = int(count or 0)
+        return counts
+
+    # --- team chats and warm-ups ----------------------------------------------------------
+
+    async def get_team_chat(
+        self, platform: str, chat_id: str, *, lock: bool = True
+    ) -> TeamChat | None:
+        stmt = select(TeamChat).where(TeamChat.platform == platform, TeamChat.chat_id == chat_id)
+        if lock:
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        return await self._one_or_none(stmt)
+
+    async def get_team_chat_by_id(self, team_chat_id: int) -> TeamChat | None:
+        return await self.session.get(TeamChat, team_chat_id)
+
+    async def get_or_create_team_chat(
+        self, platform: str, chat_id: str, title: str | None = None
+    ) -> TeamChat:
+        """The team chat (locked on PostgreSQL), created if new; a changed title is kept."""
+        chat = await self.get_team_chat(platform, chat_id)
+        if chat is None:
+            reread = (
+                select(TeamChat)
+                .where(TeamChat.platform == platform, TeamChat.chat_id == chat_id)
+                .with_for_update()
+            )
+            chat = await self._add_or_reread(
+                TeamChat(platform=platform, chat_id=chat_id, title=title, conversation={}),
+                reread,
+            )
+        if title is not None and chat.title != title:
+            chat.title = title
+            await self.session.flush()
+        return chat
+
+    async def save_team_chat(self, chat: TeamChat) -> None:
+        """Write the chat's changes now (its conversation JSON always, as in save_user)."""
+        self.session.add(chat)
+        if "conversation" not in _unloaded(chat):
+            flag_modified(chat, "conversation")
+        await self.session.flush()
+
+    async def add_warmup(
+        self,
+        team_chat_id: int,
+        days: str,
+        run_time: str,
+        lead_minutes: int,
+        timezone: str,
+        created_by: str | None,
+        next_warmup_at: datetime | None,
+    ) -> WarmupSchedule:
+        schedule = WarmupSchedule(
+            team_chat_id=team_chat_id,
+            days=days,
+            run_time=run_time,
+            lead_minutes=lead_minutes,
+            timezone=timezone,
+            created_by=created_by,
+            next_warmup_at=next_warmup_at,
+        )
+        self.session.add(schedule)
+        await self.session.flush()
+        return schedule
+
+    async def list_warmups(self, team_chat_id: int) -> list[WarmupSchedule]:
+        stmt = (
+            select(WarmupSchedule)
+            .where(WarmupSchedule.team_chat_id == team_chat_id)
+            .order_by(WarmupSchedule.id)
+        )
+        return list(await self.session.scalars(stmt))
+
+    async def remove_warmup(self, team_chat_id: int, schedule_id: int) -> bool:
+        """Delete one schedule of this chat; False if it is not there (or another chat's)."""
+        result = cast(
+            CursorResult[Any],
+            await self.session.execute(
+                delete(WarmupSchedule)
+                .where(
+                    WarmupSchedule.id == schedule_id,
+                    WarmupSchedule.team_chat_id == team_chat_id,
+                )
+                .execution_options(synchronize_session="fetch")
+            ),
+        )
+        return result.rowcount == 1
+
+    async def save_warmup(self, schedule: WarmupSchedule) -> None:
+        """Write a schedule's changes now (e.g. an advanced next_warmup_at)."""
+        self.session.add(schedule)
+        await self.session.flush()
+
+
+def _unloaded(obj: Base) -> frozenset[str]:
+    return frozenset(inspect(obj).unloaded)

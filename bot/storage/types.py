@@ -1,0 +1,61 @@
+"""Column types shared by every table.
+
+All timestamps go through `UTCDateTime` so the rest of the code only ever sees aware UTC
+datetimes, whatever the database returns (SQLite has no timezone support at all).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+__all__ = ["JSONType", "UTCDateTime", "utcnow"]
+
+
+def utcnow() -> datetime:
+    """The current instant as an aware UTC datetime (used for column defaults)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An instant in time, stored in UTC and returned as an aware UTC datetime.
+
+    Naive datetimes are refused on write: their meaning depends on the machine's local zone,
+    which is exactly the ambiguity this type exists to remove.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"UTCDateTime expects a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+            raise ValueError(
+                f"naive datetime {value.isoformat()} refused: pass an aware datetime (UTC)"
+            )
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            # SQLite stores text; keeping the offset out makes stored values sort and compare
+            # as plain strings, which index range scans (next_*_at <= now) depend on.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            # Only SQLite gets here: what we wrote was UTC with the offset stripped.
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# JSONB on PostgreSQL (binary, indexable, compact); plain JSON text everywhere else.
+JSONType: TypeEngine[Any] = JSON().with_variant(JSONB(), "postgresql")

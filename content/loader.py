@@ -1,0 +1,320 @@
+"""Load the coaching content from content/data, validate it and check its cross-references.
+
+Everything is checked at load, so a typo in a data file stops the program at start-up with
+a message that names the file and the field, instead of failing in front of a runner.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from content.schema import (
+    Exercise,
+    LadderLevel,
+    Phase,
+    Region,
+    Regions,
+    Screen,
+    ScreenItem,
+    Strict,
+    Tip,
+    Triage,
+    TriageQuestion,
+    Warmup,
+)
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+PRESENTATIONS = ("front", "outside", "mixed", "out_of_scope")
+
+T = TypeVar("T")
+
+
+class ContentError(Exception):
+    """A data file is missing, unreadable, invalid or refers to something that doesn't exist.
+
+    The message starts with the file, then the field path:
+    "content/data/exercises.yaml: [3].dosage.sets: Input should be ...".
+    """
+
+
+class _PhasesFile(Strict):
+    phases: list[Phase]
+    ladder: list[LadderLevel]
+
+
+# --- the loaded content ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Content:
+    exercises: dict[str, Exercise]
+    phases: dict[int, Phase]
+    ladder: list[LadderLevel]
+    screen: Screen
+    triage: Triage
+    warmups: dict[str, Warmup]
+    tips: list[Tip]
+    regions: Regions
+    messages: dict[str, str]
+    _items: dict[str, ScreenItem] = field(init=False, repr=False, compare=False)
+    _questions: dict[str, TriageQuestion] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_items", {i.id: i for i in self.screen.items})
+        object.__setattr__(self, "_questions", {q.id: q for q in self.triage.questions})
+
+    def screen_item(self, item_id: str) -> ScreenItem:
+        try:
+            return self._items[item_id]
+        except KeyError:
+            raise KeyError(f"no screen item {item_id!r}") from None
+
+    def triage_question(self, question_id: str) -> TriageQuestion:
+        try:
+            return self._questions[question_id]
+        except KeyError:
+            raise KeyError(f"no triage question {question_id!r}") from None
+
+    def exercises_for(self, phase: int, presentation: str) -> list[Exercise]:
+        """The phase's exercises in order, minus those this presentation must avoid.
+
+        "mixed" takes the restrictions of both sides; "out_of_scope" is treated as mixed.
+        """
+        if presentation not in PRESENTATIONS:
+            raise ValueError(f"unknown presentation {presentation!r}; expected {PRESENTATIONS}")
+        if phase not in self.phases:
+            raise KeyError(f"no phase {phase!r}")
+        effective = "mixed" if presentation == "out_of_scope" else presentation
+        chosen = (self.exercises[i] for i in self.phases[phase].exercises)
+        return [ex for ex in chosen if not ex.avoided_for(effective)]
+
+    def region(self, country: str | None) -> Region:
+        """The country's emergency number and same-day route; the default when unknown."""
+        if not country:
+            return self.regions.default
+        return self.regions.countries.get(country.strip().upper(), self.regions.default)
+
+    def message(self, key: str, **kw: Any) -> str:
+        try:
+            template = self.messages[key]
+        except KeyError:
+            raise KeyError(f"no message {key!r} in messages.yaml") from None
+        return template.format(**kw) if kw else template
+
+
+# --- loading ---------------------------------------------------------------------------
+
+
+def _display(path: Path) -> str:
+    """content/data/x.yaml for the shipped files; the full path for any other folder."""
+    try:
+        return path.resolve().relative_to(DATA_DIR.parent.parent).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _loc(loc: Iterable[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _read_yaml(path: Path) -> Any:
+    name = _display(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ContentError(f"{name}: file not found") from None
+    except OSError as exc:
+        raise ContentError(f"{name}: cannot read: {exc}") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(YAML)"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ContentError(f"{name}: {where}: invalid YAML: {problem}") from exc
+
+
+def _validate(path: Path, data: Any, kind: type[T] | Any) -> T:
+    name = _display(path)
+    try:
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            return kind.model_validate(data)  # type: ignore[return-value]
+        return TypeAdapter(kind).validate_python(data)
+    except ValidationError as exc:
+        lines = [f"{name}: {_loc(err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise ContentError("\n".join(lines)) from None
+
+
+def _load(directory: Path, filename: str, kind: Any) -> Any:
+    path = directory / filename
+    return _validate(path, _read_yaml(path), kind)
+
+
+def _load_messages(directory: Path) -> dict[str, str]:
+    path = directory / "messages.yaml"
+    if not path.exists():
+        return {}  # the lead is still writing it
+    data = _read_yaml(path)
+    if data is None:
+        return {}
+    messages = _validate(path, data, dict[str, str])
+    for key, text in messages.items():
+        if not text.strip():
+            raise ContentError(f"{_display(path)}: {key}: a message cannot be empty")
+    return messages
+
+
+def load_content(directory: Path | None = None) -> Content:
+    """Read and check every data file in `directory` (default: content/data)."""
+    d = Path(directory) if directory is not None else DATA_DIR
+    exercises: list[Exercise] = _load(d, "exercises.yaml", list[Exercise])
+    phases_file: _PhasesFile = _load(d, "phases.yaml", _PhasesFile)
+    screen: Screen = _load(d, "screen.yaml", Screen)
+    triage: Triage = _load(d, "triage.yaml", Triage)
+    warmups: list[Warmup] = _load(d, "warmups.yaml", list[Warmup])
+    tips: list[Tip] = _load(d, "tips.yaml", list[Tip])
+    regions: Regions = _load(d, "regions.yaml", Regions)
+    messages = _load_messages(d)
+
+    _check_exercises(d / "exercises.yaml", exercises)
+    ex_by_id = {e.id: e for e in exercises}
+    _check_phases(d / "phases.yaml", phases_file, ex_by_id)
+    _check_screen(d / "screen.yaml", screen)
+    _check_triage(d / "triage.yaml", triage)
+    _check_warmups(d / "warmups.yaml", warmups, ex_by_id)
+    _check_unique(d / "tips.yaml", "id", [t.id for t in tips])
+
+    return Content(
+        exercises=ex_by_id,
+        phases={p.number: p for p in phases_file.phases},
+        ladder=list(phases_file.ladder),
+        screen=screen,
+        triage=triage,
+        warmups={w.id: w for w in warmups},
+        tips=list(tips),
+        regions=regions,
+        messages=messages,
+    )
+
+
+@functools.cache
+def default_content() -> Content:
+    """The shipped content, loaded once per process."""
+    return load_content()
+
+
+# --- cross-reference checks ------------------------------------------------------------
+
+
+def _fail(path: Path, where: str, problem: str) -> ContentError:
+    return ContentError(f"{_display(path)}: {where}: {problem}")
+
+
+def _check_unique(path: Path, where: str, ids: list[str]) -> None:
+    dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
+    if dupes:
+        raise _fail(path, where, f"duplicate ids {dupes}")
+
+
+def _check_exercises(path: Path, exercises: list[Exercise]) -> None:
+    _check_unique(path, "id", [e.id for e in exercises])
+    ids = {e.id for e in exercises}
+    for n, ex in enumerate(exercises):
+        if ex.easier is not None and ex.easier not in ids:
+            raise _fail(path, f"[{n}].easier", f"{ex.id}: unknown exercise {ex.easier!r}")
+        if ex.easier == ex.id:
+            raise _fail(path, f"[{n}].easier", f"{ex.id}: cannot be easier than itself")
+
+
+def _check_phases(path: Path, pf: _PhasesFile, exercises: dict[str, Exercise]) -> None:
+    numbers = [p.number for p in pf.phases]
+    if numbers != [1, 2, 3, 4]:
+        raise _fail(path, "phases", f"must be numbered 1, 2, 3, 4 in order, got {numbers}")
+    for n, phase in enumerate(pf.phases):
+        where = f"phases[{n}].exercises"
+        _check_unique(path, where, phase.exercises)
+        for k, ex_id in enumerate(phase.exercises):
+            ex = exercises.get(ex_id)
+            if ex is None:
+                raise _fail(path, f"{where}[{k}]", f"unknown exercise {ex_id!r}")
+            if phase.number not in ex.phases:
+                raise _fail(
+                    path,
+                    f"{where}[{k}]",
+                    f"exercise {ex_id!r} does not list phase {phase.number} in its phases",
+                )
+    levels = [lv.level for lv in pf.ladder]
+    if levels != list(range(1, len(levels) + 1)) or not levels:
+        raise _fail(path, "ladder", f"levels must run 1, 2, 3, ... without gaps, got {levels}")
+
+
+def _check_screen(path: Path, screen: Screen) -> None:
+    ids = [i.id for i in screen.items]
+    _check_unique(path, "items", ids)
+    _check_unique(path, "groups", [g.id for g in screen.groups])
+    _check_unique(path, "mini", [m.id for m in screen.mini])
+    known = set(ids)
+    seen: Counter[str] = Counter()
+    for n, group in enumerate(screen.groups):
+        for k, item_id in enumerate(group.items):
+            if item_id not in known:
+                raise _fail(path, f"groups[{n}].items[{k}]", f"unknown screen item {item_id!r}")
+            seen[item_id] += 1
+    for n, item in enumerate(screen.items):
+        if seen[item.id] != 1:
+            raise _fail(
+                path,
+                f"items[{n}]",
+                f"{item.id} must be in exactly one group, found in {seen[item.id]}",
+            )
+        for c, combo in enumerate(item.combinations):
+            for k, other in enumerate(combo.with_any):
+                if other not in known or other == item.id:
+                    raise _fail(
+                        path,
+                        f"items[{n}].combinations[{c}].with_any[{k}]",
+                        f"{item.id}: unknown or self-referencing screen item {other!r}",
+                    )
+        if item.follow_up is not None:
+            _check_unique(
+                path, f"items[{n}].follow_up.options", [o.id for o in item.follow_up.options]
+            )
+    for n, mini in enumerate(screen.mini):
+        for k, row in enumerate(mini.rows):
+            if row not in known:
+                raise _fail(path, f"mini[{n}].rows[{k}]", f"unknown screen item {row!r}")
+
+
+def _check_triage(path: Path, triage: Triage) -> None:
+    _check_unique(path, "locations", [loc.id for loc in triage.locations])
+    _check_unique(path, "questions", [q.id for q in triage.questions])
+    known = {q.id for q in triage.questions}
+    for side in ("front", "outside"):
+        for k, qid in enumerate(getattr(triage, side)):
+            if qid not in known:
+                raise _fail(path, f"{side}[{k}]", f"unknown triage question {qid!r}")
+
+
+def _check_warmups(path: Path, warmups: list[Warmup], exercises: dict[str, Exercise]) -> None:
+    _check_unique(path, "id", [w.id for w in warmups])
+    for n, warmup in enumerate(warmups):
+        for part in ("drills", "activation"):
+            for k, item in enumerate(getattr(warmup, part)):
+                if item.exercise not in exercises:
+                    raise _fail(
+                        path, f"[{n}].{part}[{k}].exercise", f"unknown exercise {item.exercise!r}"
+                    )
