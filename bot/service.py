@@ -39,6 +39,8 @@ from bot.engine.turn import (
     SendChart,
     SendExport,
     SetTeamTimezone,
+    SkipToday,
+    Snooze,
     Turn,
     WarmupRecord,
 )
@@ -109,6 +111,27 @@ class Coach:
             user.unreachable = False  # they wrote to us, so we can reach them again
         if inbound.chat_id and user.chat_id != inbound.chat_id:
             user.chat_id = inbound.chat_id
+        return await self._run(repo, user, inbound, now)
+
+    async def reminder_turn(
+        self, repo: Repository, user: User, kind: str, now: datetime
+    ) -> list[Outbound]:
+        """A message the bot starts itself ("checkin" or "nudge"), inside the caller's
+        transaction, so the scheduler stores the new conversation state and the outbox row
+        together. Returns the messages to put in the outbox (possibly none)."""
+        inbound = Inbound(
+            platform=user.platform,
+            event_id=f"{kind}:{user.id}:{now.isoformat()}",
+            user_id=user.platform_user_id,
+            chat_id=user.chat_id,
+            kind=InboundKind.REMINDER,
+            text=kind,
+        )
+        return await self._run(repo, user, inbound, now)
+
+    async def _run(
+        self, repo: Repository, user: User, inbound: Inbound, now: datetime
+    ) -> list[Outbound]:
         profile = Profile.model_validate(user.profile or {})
         conversation = Conversation.model_validate(user.conversation or {})
         history = await self._history(repo, user, profile, now)
@@ -215,6 +238,10 @@ class Coach:
                             private=True,
                         )
                     )
+                case Snooze(minutes=minutes):
+                    user.next_checkin_at = now + timedelta(minutes=minutes)
+                case SkipToday():
+                    pass  # the reminder that offered it already moved on to tomorrow
                 case DeleteUser():
                     deleted = True
                 case _:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -499,3 +499,56 @@ async def test_a_group_without_a_timezone_is_asked_for_one(coach: Coach) -> None
     assert "Which timezone" in admin.text
     await admin.press("Europe/London")
     assert "10 minutes before the 09:00 run on Sat (Europe/London)" in admin.text
+
+
+# --- reminders the bot starts itself ---------------------------------------------------------
+
+
+async def remind(coach: Coach, db: Database, kind: str = "checkin"):  # type: ignore[no-untyped-def]
+    async with db.transaction() as repo:
+        user = await repo.get_user("console", "runner-1")
+        return await coach.reminder_turn(repo, user, kind, coach.clock())
+
+
+async def test_the_daily_reminder_asks_the_first_question_with_snooze_and_skip(
+    chat: Chat, coach: Coach, clock: Clock, db: Database
+) -> None:
+    await onboard(chat)
+    clock.advance(days=1)
+    (prompt,) = await remind(coach, db)
+    labels = [b.label for b in prompt.flat_buttons]
+    assert "How much hip pain" in prompt.text
+    assert {"Snooze 30 min", "Snooze 1 h", "Snooze 2 h", "Skip today"} <= set(labels)
+    chat.buttons = prompt.flat_buttons
+    await chat.press("Snooze 1 h")
+    assert "ask again at 09:00" in chat.text  # 07:00 UTC is 08:00 in Berlin
+    user = await stored_user(db)
+    assert user.next_checkin_at == clock.now + timedelta(hours=1)
+    await chat.press("3")  # the question itself still works after a snooze
+    assert "Did you run" in chat.text
+
+
+async def test_after_an_escalation_the_reminder_asks_whether_they_were_seen(
+    chat: Chat, coach: Coach, clock: Clock
+) -> None:
+    await onboard(chat)
+    clock.advance(days=1)
+    await chat.send("checkin")
+    await chat.answer_all(
+        "2", "No", "About usual", "All", "Yes, one or more", "No", "Yes", "Yes", "No", "No"
+    )
+    clock.advance(days=1)
+    (prompt,) = await remind(coach, chat.coach.db)
+    assert "Were you able to get checked" in prompt.text
+
+
+async def test_no_nudge_once_the_checkin_is_done(
+    chat: Chat, coach: Coach, clock: Clock, db: Database
+) -> None:
+    await onboard(chat)
+    clock.advance(days=1)
+    await remind(coach, db)
+    assert len(await remind(coach, db, "nudge")) == 1
+    await checkin(chat, "2", "No", None, "About usual", "All")
+    assert await remind(coach, db, "nudge") == []
+    assert await remind(coach, db, "checkin") == []

@@ -22,6 +22,10 @@ QUIT_WORDS = ("quit", "exit", ":q")
 
 
 class ConsoleChat:
+    """Reads lines, prints replies; also the console's sender for scheduled reminders."""
+
+    platform = "console"
+
     def __init__(
         self,
         coach: Coach,
@@ -94,6 +98,10 @@ class ConsoleChat:
                 self.buttons_ref = str(self._message_no)
                 self._print(_choices(self.buttons))
 
+    async def send(self, message: Outbound) -> None:
+        """A message the bot starts itself (a reminder) appears like any reply."""
+        self.show([message])
+
     def _save(self, filename: str, data: bytes) -> Path:
         self.files_dir.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
@@ -107,7 +115,7 @@ class ConsoleChat:
 
     # --- loop ------------------------------------------------------------------------------
 
-    async def send(self, line: str) -> list[Outbound]:
+    async def type_line(self, line: str) -> list[Outbound]:
         inbound = self.to_inbound(line)
         if inbound is None:
             return []
@@ -128,7 +136,7 @@ class ConsoleChat:
                 break
             if not prompt and line.strip():
                 self._print(f"\nyou> {line.strip()}")
-            await self.send(line)
+            await self.type_line(line)
 
 
 def _indent(text: str) -> str:

@@ -22,6 +22,8 @@ class InboundKind(StrEnum):
     BUTTON = "button"  # a button press carrying a payload
     JOINED = "joined"  # the bot was added to a group or channel
     HOME = "home"  # Slack App Home opened (a read-only view request)
+    # A message the bot starts itself, from the scheduler: text is "checkin" or "nudge".
+    REMINDER = "reminder"
 
 
 COMMANDS: tuple[str, ...] = (

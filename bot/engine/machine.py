@@ -67,6 +67,11 @@ def step(turn: Turn, content: Content) -> Result:
         _button(ctx, inbound.payload or "")
     elif inbound.kind == InboundKind.HOME:
         plan.today(ctx)
+    elif inbound.kind == InboundKind.REMINDER:
+        checkin.reminder(ctx, inbound.text)
+        return Result(
+            profile=ctx.profile, conversation=ctx.conv, replies=ctx.replies, effects=ctx.effects
+        )
     else:
         _text(ctx, inbound.text)
     if not ctx.replies and not ctx.in_group:
@@ -137,6 +142,14 @@ def _action(ctx: Ctx, payload: str) -> None:
         return
     elif payload == "x:s" and not ctx.in_group:
         onboarding.begin_start(ctx)
+        return
+    elif payload.startswith("x:z:") and not ctx.in_group and ctx.profile.onboarded:
+        minutes = payload[4:]
+        if minutes.isdigit() and int(minutes) in checkin.SNOOZE_MINUTES:
+            checkin.snooze(ctx, int(minutes))
+            return
+    elif payload == "x:k" and not ctx.in_group and ctx.profile.onboarded:
+        checkin.skip_today(ctx)
         return
     _expired(ctx)
 

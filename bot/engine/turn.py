@@ -122,6 +122,18 @@ class SendExport:
 
 
 @dataclass(frozen=True)
+class Snooze:
+    """Ask again in `minutes` (from the reminder's snooze buttons)."""
+
+    minutes: int
+
+
+@dataclass(frozen=True)
+class SkipToday:
+    """No check-in today: no nudge, next reminder at the usual time tomorrow."""
+
+
+@dataclass(frozen=True)
 class DeleteUser:
     pass
 
@@ -153,6 +165,8 @@ Effect = (
     | ClearEscalations
     | SendChart
     | SendExport
+    | Snooze
+    | SkipToday
     | DeleteUser
     | SetTeamTimezone
     | AddWarmup

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 from bot.engine import rules, screening
 from bot.engine.context import Ctx
+from bot.engine.events import Button
 from bot.engine.flows.common import (
     SCREEN_PREFIX,
     ask_pain,
@@ -16,7 +18,7 @@ from bot.engine.flows.common import (
 )
 from bot.engine.flows.onboarding import begin_clearance, begin_start
 from bot.engine.rules import Decision
-from bot.engine.turn import CheckinRecord, RecordPlanChange, SaveCheckin
+from bot.engine.turn import CheckinRecord, RecordPlanChange, SaveCheckin, SkipToday, Snooze
 from content.schema import Level
 
 CHECKIN = "checkin"
@@ -225,3 +227,53 @@ def _decide(ctx: Ctx) -> None:
         lines.append(ctx.t("escalate_soon", reason=ctx.t("review_no_progress")))
     ctx.say("\n\n".join(lines))
     send_today(ctx)
+
+
+# --- reminders the bot starts itself ------------------------------------------------------
+
+SNOOZE_MINUTES = (30, 60, 120)
+
+
+def reminder(ctx: Ctx, kind: str) -> None:
+    """The scheduled prompt: the first check-in question with snooze and skip buttons.
+
+    After an escalation the prompt asks whether they were seen instead (W8, G2). Sends
+    nothing when there is nothing to ask (already checked in, or a nudge that is moot).
+    """
+    if ctx.profile.plan_paused:
+        if kind == "checkin":
+            begin_clearance(ctx)
+        return
+    if not ctx.profile.onboarded or ctx.profile.paused:
+        return
+    if any(c.local_date == ctx.today and c.decision for c in ctx.history.checkins):
+        return
+    if kind == "nudge":
+        started_today = ctx.conv.data.get("date") == ctx.today.isoformat()
+        if ctx.conv.flow == CHECKIN and started_today:
+            ctx.repeat_question(preface=ctx.t("nudge_intro"))
+            _add_snooze_row(ctx)
+        return
+    ctx.conv.data = {"date": ctx.today.isoformat()}
+    ask_pain(ctx, CHECKIN, "pain", ctx.t("pain_now_question"), preface=ctx.t("reminder_intro"))
+    _add_snooze_row(ctx)
+
+
+def _add_snooze_row(ctx: Ctx) -> None:
+    row = tuple(Button(ctx.t(f"opt_snooze_{m}"), f"x:z:{m}") for m in SNOOZE_MINUTES)
+    skip = (Button(ctx.t("opt_skip_today"), "x:k"),)
+    last = ctx.replies[-1]
+    ctx.replies[-1] = replace(last, buttons=(*last.buttons, row, skip))
+
+
+def snooze(ctx: Ctx, minutes: int) -> None:
+    ctx.effect(Snooze(minutes))
+    at = ctx.local_now + timedelta(minutes=minutes)
+    ctx.say(ctx.t("snoozed", time=at.strftime("%H:%M")))
+
+
+def skip_today(ctx: Ctx) -> None:
+    ctx.effect(SkipToday())
+    if ctx.conv.flow == CHECKIN:
+        ctx.finish()
+    ctx.say(ctx.t("skipped_today"))
