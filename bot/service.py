@@ -98,6 +98,15 @@ class Coach:
                 replies = await self._private_turn(repo, inbound)
         return replies
 
+    async def mark_unreachable(self, platform: str, user_id: str) -> None:
+        """The platform says this person blocked us: no reminders until they write again."""
+        async with self.db.transaction() as repo:
+            user = await repo.get_user(platform, user_id)
+            if user is not None and not user.unreachable:
+                user.unreachable = True
+                await repo.save_user(user)
+                log.info("user unreachable platform=%s user=%s", platform, user.id)
+
     # --- private chats ----------------------------------------------------------------------
 
     async def _private_turn(self, repo: Repository, inbound: Inbound) -> list[Outbound]:

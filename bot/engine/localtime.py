@@ -224,9 +224,7 @@ _MAX_TZ_INPUT = 64  # the longest IANA key is ~32 characters
 @lru_cache(maxsize=1)
 def _zone_keys_by_folded_name() -> dict[str, str]:
     # available_timezones() walks the filesystem; do it once per process.
-    return {
-        key.casefold(): key for key in available_timezones() if key not in _NOT_USER_ZONES
-    }
+    return {key.casefold(): key for key in available_timezones() if key not in _NOT_USER_ZONES}
 
 
 def valid_timezone(name: str) -> str | None:

@@ -66,9 +66,7 @@ def _rows(text: str | None) -> list[list[str]]:
     if not text:
         return []
     return [
-        line.split("\t")
-        for line in text.splitlines()
-        if line.strip() and not line.startswith("#")
+        line.split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")
     ]
 
 
