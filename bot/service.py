@@ -23,6 +23,7 @@ from bot.engine.flows.team import next_warmup_post
 from bot.engine.localtime import local_date
 from bot.engine.state import Conversation, Profile
 from bot.engine.turn import (
+    AcknowledgeEscalations,
     AddWarmup,
     CheckinRecord,
     ClearEscalations,
@@ -221,6 +222,8 @@ class Coach:
                     )
                 case ClearEscalations():
                     await repo.clear_escalations(user.id, now)
+                case AcknowledgeEscalations():
+                    await repo.acknowledge_escalations(user.id, now)
                 case SendChart(chat_id=chat_id, caption=caption):
                     png = await self._chart(repo, user, result.profile, now)
                     replies.append(

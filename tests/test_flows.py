@@ -221,7 +221,11 @@ async def test_not_yet_seen_keeps_the_plan_paused(chat: Chat, clock: Clock, db: 
     await chat.send("checkin")
     await chat.press("Not yet")
     assert "stays paused" in chat.text
-    assert (await stored_user(db)).profile["escalation"] == "URGENT"
+    user = await stored_user(db)
+    assert user.profile["escalation"] == "URGENT"
+    async with db.transaction(readonly=True) as repo:
+        (escalation,) = await repo.open_escalations(user.id)
+    assert escalation.acknowledged_at is not None and escalation.cleared_at is None
 
 
 async def test_pain_of_7_in_a_checkin_runs_the_full_screen_at_once(

@@ -106,7 +106,12 @@ class RecordPlanChange:
 
 @dataclass(frozen=True)
 class ClearEscalations:
-    pass
+    """A clinician cleared the runner and the screen was negative again (G2)."""
+
+
+@dataclass(frozen=True)
+class AcknowledgeEscalations:
+    """The runner answered the follow-up about their escalation (W9)."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,7 @@ Effect = (
     | RecordScreening
     | RecordPlanChange
     | ClearEscalations
+    | AcknowledgeEscalations
     | SendChart
     | SendExport
     | Snooze

@@ -20,7 +20,7 @@ from bot.engine.flows.common import (
 )
 from bot.engine.localtime import COMMON_TIMEZONES, parse_clock, valid_timezone
 from bot.engine.regions import country_for_timezone, country_name
-from bot.engine.turn import ClearEscalations, DeleteUser, RecordPlanChange
+from bot.engine.turn import AcknowledgeEscalations, ClearEscalations, DeleteUser, RecordPlanChange
 from content.schema import Level
 
 START = "start"
@@ -291,6 +291,7 @@ def begin_clearance(ctx: Ctx, args: str = "") -> None:
 
 def answer_clearance(ctx: Ctx, qid: str, value: str) -> None:
     if qid == "seen":
+        ctx.effect(AcknowledgeEscalations())
         if value == "no":
             ctx.finish()
             number, route = region_words(ctx)
