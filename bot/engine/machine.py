@@ -106,6 +106,12 @@ def _group(ctx: Ctx) -> None:
             ctx.say(ctx.t("group_personal_command"), private=False, open_private=True)
         return
     if ctx.conv.waiting and inbound.kind in (InboundKind.BUTTON, InboundKind.TEXT):
+        if inbound.is_admin is not True:
+            # A group's open question changes its settings: only admins may answer it, and
+            # it stays open (with its buttons) for one who can. Members' chatter is ignored.
+            if inbound.kind == InboundKind.BUTTON:
+                ctx.say(ctx.t("warmup_admin_only"), private=True)
+            return
         if inbound.kind == InboundKind.BUTTON:
             _button(ctx, inbound.payload or "")
         else:

@@ -208,9 +208,6 @@ def _remove(ctx: Ctx, args: str) -> None:
 def answer_warmup(ctx: Ctx, qid: str, value: str) -> None:
     if qid != "tz":
         raise ValueError(f"warmup has no question {qid!r}")
-    if ctx.turn.inbound.is_admin is not True:
-        ctx.say(ctx.t("warmup_admin_only"), private=False)
-        return
     pending = ctx.conv.data.get("pending_add", "")
     ctx.finish()
     ctx.effect(SetTeamTimezone(value))
