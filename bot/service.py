@@ -60,6 +60,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _skip_rest_of_today(user: User, profile: Profile, now: datetime) -> None:
+    """Move a pending prompt (regular or snoozed) that falls on today to the next day."""
+    zone, clock = profile.timezone, profile.reminder_time
+    if user.next_checkin_at is None or not zone or not clock:
+        return
+    today = local_date(now, zone)
+    nxt = user.next_checkin_at
+    while local_date(nxt, zone) <= today:
+        nxt = next_checkin_at(clock, zone, max(nxt, now))
+    user.next_checkin_at = nxt
+
+
 class Coach:
     """Platform-neutral entry point used by every adapter."""
 
@@ -251,9 +263,13 @@ class Coach:
                         )
                     )
                 case Snooze(minutes=minutes):
+                    # The scheduler re-asks at this time (a nudge would be redundant).
                     user.next_checkin_at = now + timedelta(minutes=minutes)
+                    user.next_nudge_at = None
                 case SkipToday():
-                    pass  # the reminder that offered it already moved on to tomorrow
+                    # No nudge, no snoozed re-ask and no later prompt today.
+                    user.next_nudge_at = None
+                    _skip_rest_of_today(user, result.profile, now)
                 case DeleteUser():
                     deleted = True
                 case _:
@@ -320,6 +336,7 @@ class Coach:
         now = self.clock()
         title = (inbound.raw or {}).get("chat_title") if inbound.raw else None
         chat = await repo.get_or_create_team_chat(inbound.platform, inbound.chat_id, title)
+        chat.unreachable = False  # the chat reached us, so cards can reach it again
         warmups = await repo.list_warmups(chat.id)
         turn = Turn(
             inbound=replace(inbound, chat_kind=ChatKind.GROUP),

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -32,6 +33,7 @@ __all__ = [
     "Checkin",
     "Escalation",
     "ExerciseLog",
+    "OutboxMessage",
     "PlanChange",
     "ProcessedEvent",
     "Screening",
@@ -89,6 +91,8 @@ class User(Base):
     next_checkin_at: Mapped[datetime | None] = mapped_column(
         UTCDateTime(), nullable=True, index=True
     )
+    # The one gentle nudge after an unanswered prompt (scheduler bookkeeping).
+    next_nudge_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
     profile: Mapped[dict[str, Any]] = mapped_column(
         JSONType, nullable=False, default=dict, server_default=EMPTY_JSON_OBJECT
     )
@@ -227,6 +231,10 @@ class TeamChat(Base):
     conversation: Mapped[dict[str, Any]] = mapped_column(
         JSONType, nullable=False, default=dict, server_default=EMPTY_JSON_OBJECT
     )
+    # The platform said the chat is gone (bot removed, channel archived): no more cards.
+    unreachable: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
 
 
 class WarmupSchedule(Base):
@@ -248,3 +256,42 @@ class WarmupSchedule(Base):
     next_warmup_at: Mapped[datetime | None] = mapped_column(
         UTCDateTime(), nullable=True, index=True
     )
+
+
+class OutboxMessage(Base):
+    """A message the bot starts itself, waiting for (or done with) delivery.
+
+    The scheduler's tick writes it in the same transaction that advances the schedule; the
+    dispatcher sends it. `idempotency_key` (e.g. "checkin:<user>:<local date>") is unique,
+    so one reminder is stored once however often the tick runs. `payload` is the neutral
+    `Outbound` (text, button rows, flags). `last_error` holds an error class name only.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        Index("ix_outbox_status_not_before", "status", "not_before"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), nullable=False)
+    platform: Mapped[str] = mapped_column(String(16), nullable=False)
+    chat_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    team_chat_id: Mapped[int | None] = mapped_column(
+        ForeignKey("team_chats.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # checkin | nudge | warmup
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    # pending | sending | sent | failed
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    # pending: not before this instant; sending: the claim's lease expires at this instant.
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    attempts: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default=text("0")
+    )
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -36,6 +36,7 @@ from bot.storage.models import (
     Checkin,
     Escalation,
     ExerciseLog,
+    OutboxMessage,
     PlanChange,
     ProcessedEvent,
     Screening,
@@ -435,7 +436,8 @@ class Repository:
         """Every row about the user, JSON-serialisable (dates and datetimes as ISO 8601).
 
         Keys: user, checkins, exercise_logs, escalations, screenings, plan_changes,
-        warmup_schedules (the team warm-ups this person set up).
+        warmup_schedules (the team warm-ups this person set up), outbox (reminders the
+        bot queued or sent to them).
         Raises LookupError if there is no such user.
         """
         user = await self.session.get(User, user_id)
@@ -460,6 +462,7 @@ class Repository:
             "screenings": await rows(Screening, Screening.id),
             "plan_changes": await rows(PlanChange, PlanChange.id),
             "warmup_schedules": [_row_dict(w) for w in warmups],
+            "outbox": await rows(OutboxMessage, OutboxMessage.id),
         }
 
     async def delete_user(self, user_id: int) -> bool:

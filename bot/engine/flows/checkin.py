@@ -241,7 +241,8 @@ def reminder(ctx: Ctx, kind: str) -> None:
     nothing when there is nothing to ask (already checked in, or a nudge that is moot).
     """
     if ctx.profile.plan_paused:
-        if kind == "checkin":
+        # "Were you seen?" starts the day after the escalation, not hours later (W8).
+        if kind == "checkin" and ctx.profile.escalated_on != ctx.today:
             begin_clearance(ctx)
         return
     if not ctx.profile.onboarded or ctx.profile.paused:

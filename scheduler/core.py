@@ -1,0 +1,525 @@
+"""The scheduler: a due-work tick, the outbox dispatcher and a daily cleanup.
+
+APScheduler (AsyncIOScheduler, in-memory job store) only drives three fixed jobs; what is
+due lives in the database (`users.next_checkin_at`, `users.next_nudge_at`,
+`warmup_schedules.next_warmup_at`, all indexed), so a restart loses nothing and several
+clock processes can share the work on PostgreSQL (`FOR UPDATE SKIP LOCKED`).
+
+Tick (every ~30 s), per small batch in one transaction: claim due rows, run the engine's
+reminder turn (which stores the user's new conversation state), write the prompt to the
+outbox under an idempotency key, advance the next time. Rules:
+- one prompt per local day: key "checkin:<user>:<local date>"; a snoozed re-ask adds
+  ":snooze:<HHMM>" (the snoozed time, so a retried tick produces the same key);
+- downtime: a check-in due more than 3 hours ago is skipped to its next occurrence (the
+  most recent one is still sent if it is inside the 3 hour window); a warm-up whose run has
+  already started is skipped;
+- one nudge, 3 hours after an unanswered prompt, if the runner wants nudges, never at or
+  after 21:00 local time;
+- paused and unreachable users, and unreachable team chats, are not claimed at all.
+
+Dispatcher (every ~2 s): claims pending rows (marks them 'sending' with a 10 minute lease
+and commits *before* calling the platform), sends within per-platform rate limits, then
+marks each row in its own short transaction. A crash between a send and its mark can at
+worst send that one message again once its lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time as _time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.delivery import DeliveryError, PermanentFailure, RetryAfter, Sender, TransientFailure
+from bot.engine.events import Outbound
+from bot.engine.flows.account import next_checkin_at
+from bot.engine.flows.team import next_warmup_post, render_warmup_card
+from bot.engine.localtime import local_date, to_local
+from bot.engine.state import Profile
+from bot.storage import outbox
+from bot.storage.db import Database
+from bot.storage.models import TeamChat, User, WarmupSchedule
+from bot.storage.repository import Repository
+from scheduler.payload import decode, encode
+from scheduler.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from bot.service import Coach
+
+log = logging.getLogger("hipcoach.scheduler")
+
+__all__ = ["Scheduler", "SchedulerConfig"]
+
+GRACE = timedelta(hours=3)  # downtime: reminders older than this are skipped
+NUDGE_AFTER = timedelta(hours=3)
+NUDGE_LATEST = time(21, 0)  # never nudge at or after this local time
+LEASE = timedelta(minutes=10)  # a 'sending' row older than this was orphaned by a crash
+MAX_ATTEMPTS = 8  # transient failures before a message is given up
+BACKOFF_BASE = 5.0  # seconds; doubled per attempt
+BACKOFF_MAX = 30 * 60.0
+EVENTS_KEEP = timedelta(days=7)
+OUTBOX_KEEP = timedelta(days=30)
+_ONE_TICK = timedelta(microseconds=1)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        log.warning("ignoring %s=%r (not a number)", name, raw)
+        return default
+    return value if value > 0 else default
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    tick_seconds: float = 30.0
+    dispatch_seconds: float = 2.0
+    batch: int = 50  # due rows per tick transaction
+    send_batch: int = 100  # outbox rows per claim
+    concurrency: int = 10  # sends in flight per dispatcher
+    max_wait: float = 5.0  # longest in-process wait for a rate-limit slot
+
+    @classmethod
+    def from_env(cls) -> SchedulerConfig:
+        return cls(
+            tick_seconds=_env_seconds("HIPCOACH_TICK_SECONDS", 30.0),
+            dispatch_seconds=_env_seconds("HIPCOACH_DISPATCH_SECONDS", 2.0),
+        )
+
+
+def backoff(attempts: int) -> timedelta:
+    """Delay before retry number `attempts` (1, 2, ...) after a transient failure."""
+    return timedelta(seconds=min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_MAX))
+
+
+def _first_after_day(reminder_time: str, tz: str, now: datetime, day: date) -> datetime:
+    """The first regular reminder after `now` that falls on a local date after `day`."""
+    nxt = next_checkin_at(reminder_time, tz, now)
+    while local_date(nxt, tz) <= day:
+        nxt = next_checkin_at(reminder_time, tz, nxt)
+    return nxt
+
+
+class Scheduler:
+    """Fixed APScheduler jobs around `tick()`, `dispatch()` and `cleanup()`.
+
+    `tick` and `dispatch` take `now` (tests inject time); the jobs pass `clock()`.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        coach: Coach,
+        senders: dict[str, Sender],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        config: SchedulerConfig | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.db = db
+        self.coach = coach
+        self.senders = dict(senders)
+        self.clock = clock
+        self.config = config or SchedulerConfig.from_env()
+        self.limiter = limiter or RateLimiter()
+        self._aps: AsyncIOScheduler | None = None
+        self._stopping = False
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        aps = AsyncIOScheduler(
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+            timezone=UTC,
+        )
+        first = datetime.now(UTC)
+        aps.add_job(
+            self._job(self.tick),
+            "interval",
+            seconds=self.config.tick_seconds,
+            id="tick",
+            next_run_time=first,
+        )
+        aps.add_job(
+            self._job(self.dispatch),
+            "interval",
+            seconds=self.config.dispatch_seconds,
+            id="dispatch",
+            next_run_time=first + timedelta(seconds=1),
+        )
+        aps.add_job(
+            self._job(self.cleanup),
+            "interval",
+            hours=24,
+            id="cleanup",
+            next_run_time=first + timedelta(minutes=5),
+        )
+        aps.start()
+        self._aps = aps
+        log.info(
+            "scheduler started tick=%ss dispatch=%ss platforms=%s",
+            self.config.tick_seconds,
+            self.config.dispatch_seconds,
+            ",".join(sorted(self.senders)) or "-",
+        )
+
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop taking new work, let a running tick or send batch finish, then stop."""
+        self._stopping = True
+        if self._aps is not None:
+            self._aps.pause()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        if self._aps is not None:
+            self._aps.shutdown(wait=False)
+            self._aps = None
+        log.info("scheduler stopped")
+
+    def _job(self, work: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            if self._stopping:
+                return
+            self._busy += 1
+            self._idle.clear()
+            try:
+                await work()
+            except Exception:
+                log.exception("scheduler job %s failed", getattr(work, "__name__", work))
+            finally:
+                self._busy -= 1
+                if self._busy == 0:
+                    self._idle.set()
+
+        return run
+
+    # --- the due-work tick ----------------------------------------------------------------
+
+    async def tick(self, now: datetime | None = None) -> int:
+        """Write every due reminder to the outbox; returns how many messages were queued."""
+        now = now or self.clock()
+        queued = 0
+        queued += await self._drain(now, outbox.claim_due_checkins, self._checkin)
+        queued += await self._drain(now, outbox.claim_due_nudges, self._nudge)
+        queued += await self._drain_warmups(now)
+        if queued:
+            log.info("tick queued=%d", queued)
+        return queued
+
+    async def _drain(
+        self,
+        now: datetime,
+        claim: Callable[[Repository, datetime, int], Awaitable[list[User]]],
+        handle: Callable[[Repository, User, datetime], Awaitable[int]],
+    ) -> int:
+        queued = 0
+        for _ in range(10_000):  # a bound, not a limit anyone reaches
+            async with self.db.transaction() as repo:
+                users = await claim(repo, now, self.config.batch)
+                for user in users:
+                    queued += await self._guarded(repo, user, now, handle)
+            if len(users) < self.config.batch or self._stopping:
+                break
+        return queued
+
+    async def _guarded(
+        self,
+        repo: Repository,
+        user: User,
+        now: datetime,
+        handle: Callable[[Repository, User, datetime], Awaitable[int]],
+    ) -> int:
+        """One user's reminder in a savepoint: a failure skips that reminder (logged) so
+        one broken row cannot stall everyone else's."""
+        try:
+            async with repo.session.begin_nested():
+                return await handle(repo, user, now)
+        except Exception:
+            log.exception("reminder failed user=%s; skipping it", user.id)
+        async with repo.session.begin_nested():
+            await repo.session.refresh(user)
+            self._skip(user, now)
+            await repo.save_user(user)
+        return 0
+
+    @staticmethod
+    def _skip(user: User, now: datetime) -> None:
+        if user.next_checkin_at is not None and user.next_checkin_at <= now:
+            user.next_checkin_at = (
+                next_checkin_at(user.reminder_time, user.timezone, now)
+                if user.reminder_time and user.timezone
+                else None
+            )
+        if user.next_nudge_at is not None and user.next_nudge_at <= now:
+            user.next_nudge_at = None
+
+    async def _checkin(self, repo: Repository, user: User, now: datetime) -> int:
+        due = user.next_checkin_at
+        rt, tz = user.reminder_time, user.timezone
+        if due is None or not rt or not tz:
+            user.next_checkin_at = None
+            await repo.save_user(user)
+            return 0
+        # A snooze moves next_checkin_at off the regular reminder time.
+        snoozed = next_checkin_at(rt, tz, due - _ONE_TICK) != due
+        if now - due > GRACE:
+            # Downtime: skip to the most recent occurrence if it is still in the window.
+            recent = next_checkin_at(rt, tz, now - GRACE)
+            if recent > now:
+                log.info("checkin skipped (late) user=%s", user.id)
+                user.next_checkin_at = recent
+                await repo.save_user(user)
+                return 0
+            due, snoozed = recent, False
+        day = local_date(due, tz)
+        key = f"checkin:{user.id}:{day.isoformat()}"
+        if snoozed:
+            key += f":snooze:{to_local(due, tz):%H%M}"
+        queued = 0
+        if not await outbox.message_exists(repo, key):
+            replies = await self.coach.reminder_turn(repo, user, "checkin", now)
+            queued = await self._enqueue(repo, user, "checkin", key, replies, now)
+            if queued:
+                user.next_nudge_at = self._nudge_time(user, now, day)
+        user.next_checkin_at = _first_after_day(rt, tz, now, day)
+        await repo.save_user(user)
+        return queued
+
+    @staticmethod
+    def _nudge_time(user: User, now: datetime, day: date) -> datetime | None:
+        profile = Profile.model_validate(user.profile or {})
+        if not profile.nudges or not user.timezone:
+            return None
+        at = now + NUDGE_AFTER
+        local = to_local(at, user.timezone)
+        if local.date() != day or local.time() >= NUDGE_LATEST:
+            return None
+        return at
+
+    async def _nudge(self, repo: Repository, user: User, now: datetime) -> int:
+        due = user.next_nudge_at
+        user.next_nudge_at = None
+        tz = user.timezone or "UTC"
+        local_now = to_local(now, tz)
+        profile = Profile.model_validate(user.profile or {})
+        moot = (
+            due is None
+            or now - due > GRACE
+            or local_date(due, tz) != local_now.date()
+            or local_now.time() >= NUDGE_LATEST
+            or not profile.nudges
+        )
+        key = f"nudge:{user.id}:{local_now.date().isoformat()}"
+        queued = 0
+        if not moot and not await outbox.message_exists(repo, key):
+            replies = await self.coach.reminder_turn(repo, user, "nudge", now)
+            queued = await self._enqueue(repo, user, "nudge", key, replies, now)
+        await repo.save_user(user)
+        return queued
+
+    async def _enqueue(
+        self,
+        repo: Repository,
+        user: User,
+        kind: str,
+        key: str,
+        replies: list[Outbound],
+        now: datetime,
+    ) -> int:
+        queued = 0
+        for n, reply in enumerate(replies):
+            if reply.attachment is not None or reply.edit_ref is not None:
+                continue  # a reminder never carries these; never queue them
+            inserted = await outbox.add_message(
+                repo,
+                idempotency_key=key if n == 0 else f"{key}:{n}",
+                platform=user.platform,
+                chat_id=reply.chat_id or user.chat_id,
+                kind=kind,
+                payload=encode(reply),
+                not_before=now,
+                user_id=user.id,
+            )
+            queued += int(inserted)
+        return queued
+
+    async def _drain_warmups(self, now: datetime) -> int:
+        queued = 0
+        for _ in range(10_000):
+            async with self.db.transaction() as repo:
+                due = await outbox.claim_due_warmups(repo, now, self.config.batch)
+                for schedule, chat in due:
+                    queued += await self._warmup(repo, schedule, chat, now)
+            if len(due) < self.config.batch or self._stopping:
+                break
+        return queued
+
+    async def _warmup(
+        self, repo: Repository, schedule: WarmupSchedule, chat: TeamChat, now: datetime
+    ) -> int:
+        due = schedule.next_warmup_at
+        assert due is not None
+        run_at = due + timedelta(minutes=schedule.lead_minutes)
+        queued = 0
+        if now > run_at:
+            log.info("warmup skipped (run already started) schedule=%s", schedule.id)
+        else:
+            run_day = local_date(run_at, schedule.timezone)
+            card = Outbound(chat_id=chat.chat_id, text=render_warmup_card(self.coach.content))
+            inserted = await outbox.add_message(
+                repo,
+                idempotency_key=f"warmup:{schedule.id}:{run_day.isoformat()}",
+                platform=chat.platform,
+                chat_id=chat.chat_id,
+                kind="warmup",
+                payload=encode(card),
+                not_before=now,
+                team_chat_id=chat.id,
+            )
+            queued = int(inserted)
+        schedule.next_warmup_at = next_warmup_post(
+            schedule.days, schedule.run_time, schedule.lead_minutes, schedule.timezone, now
+        )
+        await repo.save_warmup(schedule)
+        return queued
+
+    # --- the dispatcher -------------------------------------------------------------------
+
+    async def dispatch(self, now: datetime | None = None) -> int:
+        """Send every pending message due at `now`; returns how many were sent."""
+        base = now or self.clock()
+        started = _time.monotonic()
+
+        def at() -> datetime:
+            # Injected time plus the real time this pass has taken (rate-limit waits).
+            return base + timedelta(seconds=_time.monotonic() - started)
+
+        platforms = sorted(self.senders)
+        if not platforms:
+            return 0
+        async with self.db.transaction() as repo:
+            released = await outbox.release_expired_claims(repo, base)
+        if released:
+            log.warning("outbox released %d expired claims", released)
+        sent = 0
+        gate = asyncio.Semaphore(self.config.concurrency)
+        for _ in range(10_000):
+            if self._stopping:
+                break
+            async with self.db.transaction() as repo:
+                claimed = await outbox.claim_messages(
+                    repo, base, platforms, self.config.send_batch, at() + LEASE
+                )
+            if not claimed:
+                break
+
+            async def one(message: outbox.ClaimedMessage) -> bool:
+                async with gate:
+                    return await self._deliver(message, at)
+
+            results = await asyncio.gather(*(one(m) for m in claimed))
+            sent += sum(results)
+            if len(claimed) < self.config.send_batch:
+                break
+        return sent
+
+    async def _deliver(self, message: outbox.ClaimedMessage, at: Callable[[], datetime]) -> bool:
+        sender = self.senders[message.platform]
+        wait = self.limiter.reserve(message.platform, message.chat_id, self.config.max_wait)
+        if wait is None:
+            # Too far away to hold the row while sleeping: put it back for later.
+            later = self.limiter.wait_for(message.platform, message.chat_id)
+            await self._mark(
+                outbox.mark_retry,
+                message.id,
+                at() + timedelta(seconds=later),
+                "RateLimited",
+                message.attempts,
+            )
+            return False
+        if wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            await sender.send(decode(message.chat_id, message.payload))
+        except RetryAfter as error:
+            seconds = max(float(error.seconds), 1.0)
+            self.limiter.hold(message.platform, message.chat_id, seconds)
+            log.info("outbox retry-after id=%s seconds=%s", message.id, seconds)
+            await self._mark(
+                outbox.mark_retry,
+                message.id,
+                at() + timedelta(seconds=seconds),
+                "RetryAfter",
+                message.attempts,
+            )
+            return False
+        except PermanentFailure as error:
+            log.warning(
+                "outbox permanent failure id=%s kind=%s error=%s",
+                message.id,
+                message.kind,
+                type(error).__name__,
+            )
+            await self._give_up(message, type(error).__name__)
+            return False
+        except Exception as error:  # TransientFailure, an undeliverable message, or a bug
+            name = type(error).__name__
+            attempts = message.attempts + 1
+            # A DeliveryError that is neither transient nor permanent: this message can't be
+            # sent as it is, but the target is fine, so drop the row and keep the schedule.
+            undeliverable = isinstance(error, DeliveryError) and not isinstance(
+                error, TransientFailure
+            )
+            if not isinstance(error, DeliveryError):
+                log.exception("outbox sender error id=%s", message.id)
+            if undeliverable or attempts >= MAX_ATTEMPTS:
+                log.warning("outbox giving up id=%s after %d attempts", message.id, attempts)
+                await self._mark(outbox.mark_failed, message.id, name, attempts)
+            else:
+                await self._mark(
+                    outbox.mark_retry, message.id, at() + backoff(attempts), name, attempts
+                )
+            return False
+        await self._mark(outbox.mark_sent, message.id, at())
+        return True
+
+    async def _mark(self, mark: Callable[..., Awaitable[bool]], *args: Any) -> None:
+        async with self.db.transaction() as repo:
+            await mark(repo, *args)
+
+    async def _give_up(self, message: outbox.ClaimedMessage, error: str) -> None:
+        async with self.db.transaction() as repo:
+            await outbox.mark_failed(repo, message.id, error, message.attempts)
+            await outbox.fail_pending_for_target(
+                repo, user_id=message.user_id, team_chat_id=message.team_chat_id, error=error
+            )
+            if message.user_id is not None:
+                await outbox.mark_user_unreachable(repo, message.user_id)
+            elif message.team_chat_id is not None:
+                await outbox.mark_team_chat_unreachable(repo, message.team_chat_id)
+
+    # --- housekeeping ---------------------------------------------------------------------
+
+    async def cleanup(self, now: datetime | None = None) -> tuple[int, int]:
+        """Forget old processed event ids and old sent/failed outbox rows."""
+        now = now or self.clock()
+        async with self.db.transaction() as repo:
+            events = await repo.cleanup_events(now - EVENTS_KEEP)
+            messages = await outbox.cleanup_outbox(repo, now - OUTBOX_KEEP)
+        log.info("cleanup events=%d outbox=%d", events, messages)
+        return events, messages

@@ -1,0 +1,326 @@
+"""The outbox dispatcher: exactly-once delivery, rate limits, retries and failures, and one
+end-to-end run of `hipcoach run` where a reminder set a minute ahead really arrives."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.delivery import PermanentFailure, RetryAfter, TransientFailure
+from bot.engine.events import ChatKind, Outbound
+from bot.service import Coach
+from bot.storage import outbox
+from bot.storage.db import Database
+from scheduler import Scheduler
+from scheduler.core import MAX_ATTEMPTS, SchedulerConfig, backoff
+from scheduler.payload import decode, encode
+from scheduler.ratelimit import PlatformLimit, RateLimiter
+from tests.chat_driver import Chat, Clock
+from tests.test_scheduler_helpers import (
+    PROMPT,
+    TEST_CONFIG,
+    RecordingSender,
+    outbox_rows,
+    scheduler,
+    setup_runner,
+    step,
+    stored_user,
+    utc,
+)
+
+NOW = utc(2026, 6, 1, 5, 30)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(utc(2026, 6, 1, 4, 0))
+
+
+@pytest.fixture
+async def db(sqlite_url: str) -> AsyncIterator[Database]:
+    database = Database(sqlite_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def _queue(db: Database, n: int, platform: str = "console", at: datetime = NOW) -> None:
+    async with db.transaction() as repo:
+        for i in range(n):
+            await outbox.add_message(
+                repo,
+                idempotency_key=f"test:{i}",
+                platform=platform,
+                chat_id=str(i),
+                kind="checkin",
+                payload=encode(Outbound(chat_id=str(i), text=f"message {i}")),
+                not_before=at,
+            )
+
+
+# --- exactly once -----------------------------------------------------------------------------
+
+
+async def test_two_dispatchers_on_postgresql_send_2000_messages_exactly_once(pg_url: str) -> None:
+    clock = Clock(NOW)
+    first_db, second_db = Database(pg_url), Database(pg_url)
+    try:
+        await _queue(first_db, 2000)
+        senders = [RecordingSender(clock), RecordingSender(clock)]
+        dispatchers = [
+            Scheduler(d, Coach(d, clock=clock), {"console": s}, clock=clock, config=TEST_CONFIG)
+            for d, s in zip((first_db, second_db), senders, strict=True)
+        ]
+        counts = await asyncio.gather(*(d.dispatch(NOW) for d in dispatchers))
+        assert sum(counts) == 2000
+        assert all(count > 0 for count in counts), counts  # both really took part
+        delivered = Counter(s.message.chat_id for sender in senders for s in sender.sent)
+        assert len(delivered) == 2000 and set(delivered.values()) == {1}
+        statuses = Counter(r.status for r in await outbox_rows(first_db))
+        assert statuses == {"sent": 2000}
+    finally:
+        await first_db.dispose()
+        await second_db.dispose()
+
+
+async def test_a_platform_without_a_sender_keeps_its_messages_waiting(
+    db: Database, clock: Clock
+) -> None:
+    await _queue(db, 2, platform="slack")
+    sender = RecordingSender(clock)
+    sched = scheduler(db, Coach(db, clock=clock), sender, clock)
+    assert await sched.dispatch(NOW) == 0
+    assert [r.status for r in await outbox_rows(db)] == ["pending", "pending"]
+
+
+async def test_an_orphaned_claim_is_sent_again_after_its_lease(db: Database, clock: Clock) -> None:
+    """A crash between claiming (or sending) and marking: at worst that one message is sent
+    again, ten minutes later."""
+    await _queue(db, 1)
+    async with db.transaction() as repo:
+        claimed = await outbox.claim_messages(
+            repo, NOW, ["console"], 10, NOW + timedelta(minutes=10)
+        )
+    assert len(claimed) == 1
+    sender = RecordingSender(clock)
+    sched = scheduler(db, Coach(db, clock=clock), sender, clock)
+    assert await sched.dispatch(NOW + timedelta(minutes=9)) == 0
+    assert await sched.dispatch(NOW + timedelta(minutes=10)) == 1
+    assert await sched.dispatch(NOW + timedelta(minutes=30)) == 0
+    assert sender.texts() == ["message 0"]
+
+
+# --- retries and failures -----------------------------------------------------------------
+
+
+async def test_429_delays_but_never_loses_messages(db_url: str) -> None:
+    clock = Clock(NOW)
+    db = Database(db_url)
+    try:
+        await _queue(db, 3)
+        sender = RecordingSender(clock, failures=[RetryAfter(30), RetryAfter(30), RetryAfter(5)])
+        sched = scheduler(db, Coach(db, clock=clock), sender, clock)
+        assert await sched.dispatch(NOW) == 0  # all three asked to wait
+        waiting = await outbox_rows(db)
+        assert {r.status for r in waiting} == {"pending"}
+        assert {r.last_error for r in waiting} == {"RetryAfter"}
+        assert await sched.dispatch(NOW + timedelta(seconds=4)) == 0
+        assert await sched.dispatch(NOW + timedelta(seconds=6)) == 1
+        assert await sched.dispatch(NOW + timedelta(seconds=31)) == 2
+        assert sorted(sender.texts()) == ["message 0", "message 1", "message 2"]
+        assert {r.status for r in await outbox_rows(db)} == {"sent"}
+        assert all(r.attempts == 0 for r in await outbox_rows(db))  # 429 is not a failure
+    finally:
+        await db.dispose()
+
+
+async def test_transient_failures_back_off_and_give_up_after_eight_attempts(
+    db: Database, clock: Clock
+) -> None:
+    await _queue(db, 1)
+    sender = RecordingSender(clock, failures=[TransientFailure("boom")] * MAX_ATTEMPTS)
+    sched = scheduler(db, Coach(db, clock=clock), sender, clock)
+    at = NOW
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        assert await sched.dispatch(at) == 0
+        (row,) = await outbox_rows(db)
+        assert row.attempts == attempt and row.last_error == "TransientFailure"
+        if attempt < MAX_ATTEMPTS:
+            assert row.status == "pending"
+            assert await sched.dispatch(at + backoff(attempt) - timedelta(seconds=2)) == 0
+            at += backoff(attempt) + timedelta(seconds=1)
+    assert row.status == "failed"
+    assert sender.calls == MAX_ATTEMPTS
+    assert backoff(1) < backoff(2) < backoff(7)
+
+
+async def test_a_blocked_bot_marks_the_runner_unreachable_until_they_write_again(
+    db: Database, clock: Clock
+) -> None:
+    coach = Coach(db, clock=clock)
+    chat = Chat(coach)
+    await setup_runner(chat, reminder="07:30")
+    sender = RecordingSender(clock, failures=[PermanentFailure("bot was blocked by the user")])
+    sched = scheduler(db, coach, sender, clock)
+    await step(sched, clock, NOW)
+    (row,) = await outbox_rows(db)
+    assert (row.status, row.last_error) == ("failed", "PermanentFailure")  # no message text
+    assert (await stored_user(db)).unreachable
+    for day in (1, 2):
+        await step(sched, clock, NOW + timedelta(days=day))
+    assert sender.sent == [] and len(await outbox_rows(db)) == 1
+    # They unblock the bot and write: reminders resume the next day.
+    await chat.send("help")
+    assert not (await stored_user(db)).unreachable
+    await step(sched, clock, NOW + timedelta(days=3))
+    assert sender.times(PROMPT) == [NOW + timedelta(days=3)]
+
+
+async def test_a_deleted_group_stops_its_warmup_cards(db: Database, clock: Clock) -> None:
+    clock.now = utc(2026, 10, 19, 12, 0)
+    coach = Coach(db, clock=clock)
+    group = Chat(coach, user_id="captain", chat_id="-100", chat_kind=ChatKind.GROUP, is_admin=True)
+    await group.send("warmup add daily 18:00 before 15 tz Europe/Berlin")
+    sender = RecordingSender(clock, failures=[PermanentFailure("chat not found")])
+    sched = scheduler(db, coach, sender, clock)
+    await step(sched, clock, utc(2026, 10, 19, 15, 45))
+    await step(sched, clock, utc(2026, 10, 20, 15, 45))
+    assert sender.sent == []
+    assert [r.status for r in await outbox_rows(db)] == ["failed"]
+
+
+# --- rate limits and the payload -------------------------------------------------------------
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_limiter_paces_chats_groups_and_the_platform() -> None:
+    fake = FakeTime()
+    limiter = RateLimiter(
+        {"telegram": PlatformLimit(overall=1 / 30, per_chat=1.0, per_group=3.0)}, fake
+    )
+    assert limiter.reserve("telegram", "42", horizon=5) == 0
+    assert limiter.reserve("telegram", "42", horizon=5) == pytest.approx(1.0)  # 1/s per chat
+    assert limiter.reserve("telegram", "43", horizon=5) == pytest.approx(1 / 30)  # 30/s overall
+    assert limiter.reserve("telegram", "-100", horizon=5) == pytest.approx(2 / 30)
+    assert limiter.reserve("telegram", "-100", horizon=5) == pytest.approx(3 + 2 / 30)  # group
+    assert limiter.reserve("telegram", "-100", horizon=5) is None  # too far: not reserved
+    fake.now = 10.0
+    assert limiter.reserve("telegram", "-100", horizon=5) == 0
+    limiter.hold("telegram", "7", 20)
+    assert limiter.reserve("telegram", "7", horizon=5) is None
+    assert limiter.reserve("console", "7", horizon=0) == 0  # no limits configured
+
+
+async def test_a_busy_group_chat_is_paced_by_putting_rows_back(db: Database, clock: Clock) -> None:
+    async with db.transaction() as repo:
+        for i in range(3):
+            await outbox.add_message(
+                repo,
+                idempotency_key=f"card:{i}",
+                platform="telegram",
+                chat_id="-100",
+                kind="warmup",
+                payload=encode(Outbound(chat_id="-100", text=f"card {i}")),
+                not_before=NOW,
+            )
+    sender = RecordingSender(clock, platform="telegram")
+    config = SchedulerConfig(tick_seconds=3600, dispatch_seconds=3600, max_wait=0.5)
+    sched = Scheduler(db, Coach(db, clock=clock), {"telegram": sender}, clock=clock, config=config)
+    assert await sched.dispatch(NOW) == 1  # the others would wait 3 s and 6 s
+    later = [r for r in await outbox_rows(db) if r.status == "pending"]
+    assert len(later) == 2 and all(r.not_before > NOW for r in later)
+    assert {r.last_error for r in later} == {"RateLimited"}
+
+
+def test_the_payload_round_trips_text_buttons_and_flags() -> None:
+    from bot.engine.events import Button
+
+    message = Outbound(
+        chat_id="c",
+        text="Time for your check-in",
+        buttons=((Button("1", "p:1"), Button("2", "p:2")), (Button("Skip today", "x:k"),)),
+        private=True,
+    )
+    assert decode("c", encode(message)) == message
+
+
+# --- end to end ---------------------------------------------------------------------------
+
+
+async def test_hipcoach_run_delivers_a_reminder_set_a_minute_ahead(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """`hipcoach run` (console mode) in a subprocess: the scheduler really fires."""
+    db = Database(sqlite_url)
+    try:
+        coach = Coach(db)  # the real clock
+        chat = Chat(coach, user_id="local")
+        reminder = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%H:%M")
+        await setup_runner(chat, zone="UTC", reminder=reminder)
+        user = await stored_user(db, "local")
+        assert user.reminder_time == reminder and user.next_checkin_at is not None
+    finally:
+        await db.dispose()
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": sqlite_url,
+        "HIPCOACH_TICK_SECONDS": "2",
+        "HIPCOACH_DISPATCH_SECONDS": "1",
+        "HIPCOACH_CONSOLE_USER": "local",
+        "HIPCOACH_FILES_DIR": str(tmp_path / "files"),
+    }
+    for name in ("TELEGRAM_BOT_TOKEN", "SLACK_BOT_TOKEN"):
+        env.pop(name, None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        cwd=str(ROOT),
+        env=env,
+        stdin=asyncio.subprocess.PIPE,  # kept open, never written to
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    seen: list[str] = []
+    try:
+
+        async def read_until_prompt() -> None:
+            assert process.stdout is not None
+            while True:
+                line = await process.stdout.readline()
+                if not line:
+                    raise AssertionError("hipcoach run exited early")
+                seen.append(line.decode())
+                if "Skip today" in seen[-1]:  # the prompt's last button
+                    return
+
+        await asyncio.wait_for(read_until_prompt(), timeout=100)
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        try:
+            _, err = await asyncio.wait_for(process.communicate(), timeout=15)
+        except TimeoutError:
+            process.kill()
+            _, err = await process.communicate()
+    assert any(PROMPT in line for line in seen), (seen, err.decode()[-2000:])
+    assert any("Snooze 30 min" in line for line in seen)
+    assert sum(PROMPT in line for line in seen) == 1
