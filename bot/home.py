@@ -9,19 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from bot.engine.flows.account import next_checkin_at
 from bot.engine.localtime import format_local, local_date
 from bot.engine.session import OUTCOMES, build_session, log_payload
 from bot.engine.state import Profile
-from bot.engine.turn import CheckinRecord, ExerciseLog
-
-if TYPE_CHECKING:
-    from bot.service import Coach
+from bot.service import Coach, load_history
 
 PAIN_DAYS = 7
-HISTORY_DAYS = 35  # as much history as a turn sees, so the session matches `today`
 
 
 @dataclass(frozen=True)
@@ -66,26 +61,9 @@ async def home_summary(
         profile = Profile.model_validate(user.profile or {})
         tz = profile.timezone or user_tz or "UTC"
         today = local_date(now, tz)
-        start = today - timedelta(days=HISTORY_DAYS)
-        end = today + timedelta(days=1)
-        checkin_rows = await repo.checkins_between(user.id, start, end)
-        log_rows = await repo.exercise_logs_between(user.id, start, end)
+        history = await load_history(repo, user.id, today)
         stored_next = user.next_checkin_at
-    checkins = tuple(
-        CheckinRecord(
-            local_date=c.local_date,
-            pain_now=c.pain_now,
-            ran=c.ran,
-            pain_during=c.pain_during,
-            morning=c.morning,
-            exercises=c.exercises,
-            decision=c.decision,
-            phase=c.phase,
-            level=c.level,
-        )
-        for c in checkin_rows
-    )
-    logs = tuple(ExerciseLog(e.local_date, e.exercise_id, e.outcome) for e in log_rows)
+    checkins, logs = history.checkins, history.exercise_logs
     pain_by_day = {c.local_date: c.pain_now for c in checkins}
     pain = tuple(
         (day, pain_by_day.get(day))

@@ -72,6 +72,31 @@ def _skip_rest_of_today(user: User, profile: Profile, now: datetime) -> None:
     user.next_checkin_at = nxt
 
 
+async def load_history(repo: Repository, user_id: int, today: date) -> History:
+    """The recent rows the engine's decisions need, as engine values."""
+    start = today - timedelta(days=HISTORY_DAYS)
+    end = today + timedelta(days=1)
+    checkins = await repo.checkins_between(user_id, start, end)
+    logs = await repo.exercise_logs_between(user_id, start, end)
+    return History(
+        checkins=tuple(
+            CheckinRecord(
+                local_date=c.local_date,
+                pain_now=c.pain_now,
+                ran=c.ran,
+                pain_during=c.pain_during,
+                morning=c.morning,
+                exercises=c.exercises,
+                decision=c.decision,
+                phase=c.phase,
+                level=c.level,
+            )
+            for c in checkins
+        ),
+        exercise_logs=tuple(ExerciseLog(e.local_date, e.exercise_id, e.outcome) for e in logs),
+    )
+
+
 class Coach:
     """Platform-neutral entry point used by every adapter."""
 
@@ -156,7 +181,7 @@ class Coach:
     ) -> list[Outbound]:
         profile = Profile.model_validate(user.profile or {})
         conversation = Conversation.model_validate(user.conversation or {})
-        history = await self._history(repo, user, profile, now)
+        history = await load_history(repo, user.id, local_date(now, profile.timezone or "UTC"))
         turn = Turn(
             inbound=inbound, now=now, profile=profile, conversation=conversation, history=history
         )
@@ -170,32 +195,6 @@ class Coach:
             len(result.effects),
         )
         return await self._apply(repo, user, result, now)
-
-    async def _history(
-        self, repo: Repository, user: User, profile: Profile, now: datetime
-    ) -> History:
-        today = local_date(now, profile.timezone or "UTC")
-        start = today - timedelta(days=HISTORY_DAYS)
-        end = today + timedelta(days=1)
-        checkins = await repo.checkins_between(user.id, start, end)
-        logs = await repo.exercise_logs_between(user.id, start, end)
-        return History(
-            checkins=tuple(
-                CheckinRecord(
-                    local_date=c.local_date,
-                    pain_now=c.pain_now,
-                    ran=c.ran,
-                    pain_during=c.pain_during,
-                    morning=c.morning,
-                    exercises=c.exercises,
-                    decision=c.decision,
-                    phase=c.phase,
-                    level=c.level,
-                )
-                for c in checkins
-            ),
-            exercise_logs=tuple(ExerciseLog(e.local_date, e.exercise_id, e.outcome) for e in logs),
-        )
 
     async def _apply(
         self, repo: Repository, user: User, result: Result, now: datetime

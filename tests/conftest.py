@@ -20,7 +20,9 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import URL, make_url
 
+from bot.service import Coach
 from bot.storage.db import Database, normalize_database_url, upgrade
+from tests.chat_driver import Chat, Clock
 
 PG_SKIP_REASON = "PostgreSQL tests need TEST_DATABASE_URL (set by .ci/run)"
 # Database kind -> the fixture producing a migrated URL for it.
@@ -101,3 +103,31 @@ async def database(db_url: str) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.dispose()
+
+
+# --- conversations on SQLite (files may override `clock` to start elsewhere in time) ------
+
+
+@pytest.fixture
+async def db(sqlite_url: str) -> AsyncIterator[Database]:
+    """An open `Database` on a fresh, migrated SQLite file."""
+    database = Database(sqlite_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def coach(db: Database, clock: Clock) -> Coach:
+    return Coach(db, clock=clock)
+
+
+@pytest.fixture
+def chat(coach: Coach) -> Chat:
+    return Chat(coach)

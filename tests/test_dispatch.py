@@ -7,7 +7,6 @@ import asyncio
 import os
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,15 +41,6 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def clock() -> Clock:
     return Clock(utc(2026, 6, 1, 4, 0))
-
-
-@pytest.fixture
-async def db(sqlite_url: str) -> AsyncIterator[Database]:
-    database = Database(sqlite_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def _queue(db: Database, n: int, platform: str = "console", at: datetime = NOW) -> None:

@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
-
-import pytest
 
 from bot.engine.events import ChatKind, InboundKind
 from bot.service import Coach
-from bot.storage.db import Database, upgrade_async
+from bot.storage.db import Database
 from tests.chat_driver import NO_FLAGS, Chat, Clock, onboard
-
-
-@pytest.fixture
-async def db(sqlite_url: str) -> AsyncIterator[Database]:
-    await upgrade_async(sqlite_url)
-    database = Database(sqlite_url)
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def coach(db: Database, clock: Clock) -> Coach:
-    return Coach(db, clock=clock)
-
-
-@pytest.fixture
-def chat(coach: Coach) -> Chat:
-    return Chat(coach)
 
 
 async def stored_user(db: Database, user_id: str = "runner-1"):  # type: ignore[no-untyped-def]

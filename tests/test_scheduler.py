@@ -7,7 +7,6 @@ stories run on SQLite (fast); the restart story runs on PostgreSQL too.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -39,25 +38,6 @@ from tests.test_scheduler_helpers import (
 @pytest.fixture
 def clock() -> Clock:
     return Clock(utc(2026, 3, 20, 12, 0))
-
-
-@pytest.fixture
-async def db(sqlite_url: str) -> AsyncIterator[Database]:
-    database = Database(sqlite_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-
-
-@pytest.fixture
-def coach(db: Database, clock: Clock) -> Coach:
-    return Coach(db, clock=clock)
-
-
-@pytest.fixture
-def chat(coach: Coach) -> Chat:
-    return Chat(coach)
 
 
 @pytest.fixture

@@ -166,18 +166,6 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
-async def db(sqlite_url: str) -> AsyncIterator[Database]:
-    database = Database(sqlite_url)
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 async def bot(fake: FakeTelegram, db: Database, clock: Clock) -> AsyncIterator[TrackingAdapter]:
     async with polling_bot(fake, db, clock) as adapter:
         yield adapter
