@@ -96,7 +96,7 @@ class ConsoleChat:
             if reply.buttons:
                 self.buttons = reply.flat_buttons
                 self.buttons_ref = str(self._message_no)
-                self._print(_choices(self.buttons))
+                self._print(_choices(reply.buttons))
 
     async def send(self, message: Outbound) -> None:
         """A message the bot starts itself (a reminder) appears like any reply."""
@@ -143,7 +143,17 @@ def _indent(text: str) -> str:
     return "\n".join(f"  {row}" if row else "" for row in text.split("\n"))
 
 
-def _choices(buttons: list[Button]) -> str:
-    if all(b.label.isdigit() for b in buttons):
-        return "  " + " ".join(f"[{b.label}]" for b in buttons)
-    return "\n".join(f"  {n}) {b.label}" for n, b in enumerate(buttons, start=1))
+def _choices(rows: tuple[tuple[Button, ...], ...]) -> str:
+    """Numbered choices; rows of several short buttons (like log buttons) share a line."""
+    flat = [b for row in rows for b in row]
+    if all(b.label.isdigit() for b in flat):
+        return "  " + " ".join(f"[{b.label}]" for b in flat)
+    lines, n = [], 0
+    for row in rows:
+        cells = []
+        for button in row:
+            n += 1
+            cells.append(f"{n}) {button.label}")
+        wide = len(row) > 2
+        lines.extend(["  " + "   ".join(cells)] if wide else [f"  {c}" for c in cells])
+    return "\n".join(lines)

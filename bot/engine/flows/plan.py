@@ -80,7 +80,7 @@ def progress(ctx: Ctx, args: str = "") -> None:
     lines = [
         ctx.t("progress_header", phase=phase.number, name=phase.name, level=ctx.profile.level),
         ctx.t("progress_streak", days=_days(checkin_streak([c.local_date for c in checkins], day))),
-        ctx.t("progress_sessions", sessions=len(sessions), checkins=len(window)),
+        ctx.t("progress_sessions", sessions=_days(len(sessions)), checkins=_days(len(window))),
         trend_line(ctx, checkins, day),
     ]
     if ctx.profile.plan_paused:
