@@ -530,3 +530,13 @@ async def test_no_nudge_once_the_checkin_is_done(
     await checkin(chat, "2", "No", None, "About usual", "All")
     assert await remind(coach, db, "nudge") == []
     assert await remind(coach, db, "checkin") == []
+
+
+async def test_a_command_half_way_through_setup_carries_on_where_we_were(chat: Chat) -> None:
+    await chat.send("start")
+    await chat.answer_all("I agree", "18 or older")
+    await chat.send("checkin")
+    assert "finish setting up first" in chat.text
+    assert "Which timezone" in chat.text
+    await chat.press("Europe/Berlin")  # the same question, still answerable
+    assert "safety check" in chat.text

@@ -81,7 +81,14 @@ def step(turn: Turn, content: Content) -> Result:
     )
 
 
+SETUP_FIRST = ("start", "checkin", "today", "progress", "settings")
+
+
 def _command(ctx: Ctx, command: str, args: str) -> None:
+    if command in SETUP_FIRST and ctx.conv.waiting and ctx.conv.flow == onboarding.START:
+        # Half-way through setup: carry on where we were instead of starting over.
+        ctx.repeat_question(preface=ctx.t("setup_in_progress"))
+        return
     if command in FLOW_COMMANDS:
         FLOW_COMMANDS[command](ctx, args)
         return
