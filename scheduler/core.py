@@ -17,10 +17,11 @@ outbox under an idempotency key, advance the next time. Rules:
   after 21:00 local time;
 - paused and unreachable users, and unreachable team chats, are not claimed at all.
 
-Dispatcher (every ~2 s): claims pending rows (marks them 'sending' with a 10 minute lease
-and commits *before* calling the platform), sends within per-platform rate limits, then
-marks each row in its own short transaction. A crash between a send and its mark can at
-worst send that one message again once its lease expires.
+Dispatcher (every ~2 s): claims pending rows (marks them 'sending' with a 10 minute lease,
+HIPCOACH_SENDING_LEASE_SECONDS, and commits *before* calling the platform), sends within
+per-platform rate limits, then marks each row in its own short transaction. A crash between
+a send and its mark can at worst send the messages then in flight (up to `concurrency`)
+again once their lease expires.
 """
 
 from __future__ import annotations
@@ -91,12 +92,14 @@ class SchedulerConfig:
     send_batch: int = 100  # outbox rows per claim
     concurrency: int = 10  # sends in flight per dispatcher
     max_wait: float = 5.0  # longest in-process wait for a rate-limit slot
+    lease_seconds: float = LEASE.total_seconds()  # how long a 'sending' claim is held
 
     @classmethod
     def from_env(cls) -> SchedulerConfig:
         return cls(
             tick_seconds=_env_seconds("HIPCOACH_TICK_SECONDS", 30.0),
             dispatch_seconds=_env_seconds("HIPCOACH_DISPATCH_SECONDS", 2.0),
+            lease_seconds=_env_seconds("HIPCOACH_SENDING_LEASE_SECONDS", LEASE.total_seconds()),
         )
 
 
@@ -418,19 +421,32 @@ class Scheduler:
             log.warning("outbox released %d expired claims", released)
         sent = 0
         gate = asyncio.Semaphore(self.config.concurrency)
+        broken: list[BaseException] = []  # a mark failed: the pass ends with that error
         for _ in range(10_000):
             if self._stopping:
                 break
             async with self.db.transaction() as repo:
                 claimed = await outbox.claim_messages(
-                    repo, base, platforms, self.config.send_batch, at() + LEASE
+                    repo,
+                    base,
+                    platforms,
+                    self.config.send_batch,
+                    at() + timedelta(seconds=self.config.lease_seconds),
                 )
             if not claimed:
                 break
 
             async def one(message: outbox.ClaimedMessage) -> bool:
                 async with gate:
-                    return await self._deliver(message, at)
+                    if broken:
+                        # A mark failed (the database is away): send no more of this batch,
+                        # or each would be sent again when its lease runs out.
+                        return False
+                    try:
+                        return await self._deliver(message, at)
+                    except Exception as error:
+                        broken.append(error)
+                        raise
 
             results = await asyncio.gather(*(one(m) for m in claimed))
             sent += sum(results)
@@ -454,6 +470,10 @@ class Scheduler:
             return False
         if wait > 0:
             await asyncio.sleep(wait)
+        # Woken late (a busy loop or machine)? Then the real send times, not the reserved
+        # slots, decide: catching up in a burst would break the platform's limits.
+        while (late := self.limiter.admit(message.platform, message.chat_id)) > 0:
+            await asyncio.sleep(late)
         try:
             await sender.send(decode(message.chat_id, message.payload))
         except RetryAfter as error:

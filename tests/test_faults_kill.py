@@ -1,0 +1,366 @@
+"""Fault suite: `kill -9` of `hipcoach run` (Telegram polling against the fake Bot API, a
+SQLite file) in the middle of a check-in and in the middle of dispatching 1,000 reminders.
+
+What survives a SIGKILL is what was committed: each check-in answer commits (with its
+update's dedup record) before its reply is sent, and each reminder is marked 'sending'
+(with a lease) before the platform is called and 'sent' right after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.engine.events import Outbound
+from bot.service import Coach
+from bot.storage import outbox
+from bot.storage.db import Database
+from bot.storage.models import Checkin, OutboxMessage, ProcessedEvent
+from scheduler.core import SchedulerConfig
+from scheduler.payload import encode
+from tests.chat_driver import Chat
+from tests.fault_tools import (
+    FaultyTelegram,
+    Hipcoach,
+    hipcoach_env,
+    sqlite_write_lock,
+    wait_until,
+)
+from tests.test_scheduler_helpers import setup_runner
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
+
+PAIN_Q = "How much hip pain do you have right now?"
+RAN_Q = "Did you run since your last check-in?"
+MORNING_Q = "Compared with your usual morning"
+EXERCISES_Q = "Did you do your exercises yesterday?"
+DONE = "Today — phase"  # the session that follows the decision
+
+
+@pytest.fixture
+async def fake() -> Any:
+    server = FaultyTelegram()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def onboard(url: str, runner: int) -> None:
+    """A runner set up in-process (real clock), reminder 12 hours away (never due here)."""
+    db = Database(url)
+    try:
+        chat = Chat(Coach(db), platform="telegram", user_id=str(runner), chat_id=str(runner))
+        reminder = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")
+        await setup_runner(chat, zone="UTC", reminder=reminder)
+    finally:
+        await db.dispose()
+
+
+async def stored(url: str, runner: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The runner's conversation state and today's check-in row (as plain values)."""
+    db = Database(url)
+    try:
+        async with db.transaction(readonly=True) as repo:
+            user = await repo.get_user("telegram", str(runner), lock=False)
+            assert user is not None
+            rows = list(
+                await repo.session.scalars(select(Checkin).where(Checkin.user_id == user.id))
+            )
+        assert len(rows) <= 1
+        row = None
+        if rows:
+            c = rows[0]
+            row = {
+                "pain_now": c.pain_now,
+                "ran": c.ran,
+                "morning": c.morning,
+                "exercises": c.exercises,
+                "decision": c.decision,
+            }
+        return dict(user.conversation or {}), row
+    finally:
+        await db.dispose()
+
+
+def run_env(url: str, fake: FaultyTelegram) -> dict[str, str]:
+    return hipcoach_env(url, fake, HIPCOACH_TICK_SECONDS="3600", HIPCOACH_DISPATCH_SECONDS="1")
+
+
+async def finish_checkin(fake: FaultyTelegram, runner: int, process: Hipcoach) -> None:
+    """Tap through the safety mini-screen until the decision and today's session."""
+    while not fake.delivered_texts(runner, DONE):
+        n = len(fake.delivered(runner))
+        update = fake.tap(runner, "None of these")
+        await wait_until(
+            lambda n=n: len(fake.delivered(runner)) > n, f"reply to {update}", process=process
+        )
+
+
+async def test_kill_9_right_after_an_answer_resumes_at_the_next_question(
+    fake: FaultyTelegram, sqlite_url: str, tmp_path: Path
+) -> None:
+    runner = 6101
+    await onboard(sqlite_url, runner)
+    log = tmp_path / "hipcoach.log"
+
+    first = await Hipcoach("run", run_env(sqlite_url, fake), log).start()
+    try:
+        fake.say(runner, "/checkin")
+        await wait_until(
+            lambda: fake.delivered_texts(runner, PAIN_Q), "pain question", process=first
+        )
+        fake.tap(runner, "2")
+        await wait_until(lambda: fake.delivered_texts(runner, RAN_Q), "ran question", process=first)
+        fake.tap(runner, "No")
+        await wait_until(
+            lambda: fake.delivered_texts(runner, MORNING_Q), "morning question", process=first
+        )
+    finally:
+        await first.kill9()
+
+    conversation, row = await stored(sqlite_url, runner)
+    assert row is not None
+    assert (row["pain_now"], row["ran"], row["morning"]) == (2, "no", None)
+    assert (conversation["flow"], conversation["qid"]) == ("checkin", "morning")
+
+    second = await Hipcoach("run", run_env(sqlite_url, fake), log).start()
+    try:
+        # The question sent before the kill is still the current one: its button works.
+        fake.tap(runner, "About usual")
+        await wait_until(
+            lambda: fake.delivered_texts(runner, EXERCISES_Q), "exercises question", process=second
+        )
+        fake.tap(runner, "All")
+        await wait_until(
+            lambda: any("None of these" in str(m.markup) for m in fake.delivered(runner)[-1:]),
+            "safety screen",
+            process=second,
+        )
+        await finish_checkin(fake, runner, second)
+    finally:
+        await second.stop()
+
+    _, row = await stored(sqlite_url, runner)
+    assert row is not None
+    assert (row["pain_now"], row["ran"], row["morning"], row["exercises"]) == (
+        2,
+        "no",
+        "same",
+        "all",
+    )
+    assert row["decision"] is not None
+    for question in (PAIN_Q, RAN_Q, MORNING_Q, EXERCISES_Q):
+        assert len(fake.delivered_texts(runner, question)) == 1, question  # asked once each
+    assert fake.answered == fake.callback_ids  # every tap got its spinner stopped
+
+
+async def test_kill_9_with_an_update_in_flight(
+    fake: FaultyTelegram, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Two kills while an update is being handled, then a clean finish.
+
+    1. Before the turn commits (the test holds SQLite's write lock, so the turn waits), and
+       the confirming getUpdates never reached Telegram: after the restart getUpdates hands
+       the same update out again, and it is handled once — one answer, one next question.
+    2. After the turn committed, while the reply is being sent (the fake holds sendMessage):
+       the answer is stored. Our polling loop confirms an update only after handling it, so
+       Telegram hands it out again after the restart; the dedup record makes that a no-op,
+       and the runner's next message gets the current question, whose button works.
+    """
+    runner = 6102
+    await onboard(sqlite_url, runner)
+    log = tmp_path / "hipcoach.log"
+
+    first = await Hipcoach("run", run_env(sqlite_url, fake), log).start()
+    try:
+        fake.say(runner, "/checkin")
+        await wait_until(
+            lambda: fake.delivered_texts(runner, PAIN_Q), "pain question", process=first
+        )
+        fake.tap(runner, "2")
+        await wait_until(lambda: fake.delivered_texts(runner, RAN_Q), "ran question", process=first)
+        with sqlite_write_lock(sqlite_url):
+            tap = fake.tap(runner, "No")
+            fake.freeze_after = tap
+            await wait_until(
+                lambda: f"telegram update={tap} " in first.log(20000),
+                "the tap fetched and being handled",
+                process=first,
+            )
+            await first.kill9()
+    finally:
+        await first.kill9()
+    fake.unfreeze()
+
+    conversation, row = await stored(sqlite_url, runner)
+    assert row is not None and (row["pain_now"], row["ran"]) == (2, None)  # nothing half-done
+    assert (conversation["flow"], conversation["qid"]) == ("checkin", "ran")
+
+    second = await Hipcoach("run", run_env(sqlite_url, fake), log).start()
+    try:
+        await wait_until(
+            lambda: fake.delivered_texts(runner, MORNING_Q), "the redelivered tap", process=second
+        )
+        assert fake.served.count(tap) == 2  # fetched by both processes
+        # In flight after the commit: the reply is held, then the process dies.
+        fake.hold("sendMessage")
+        tap2 = fake.tap(runner, "About usual")
+        await wait_until(lambda: fake.held["sendMessage"] > 0, "reply held", process=second)
+    finally:
+        await second.kill9()
+        fake.release("sendMessage")
+
+    conversation, row = await stored(sqlite_url, runner)
+    assert row is not None and (row["pain_now"], row["ran"], row["morning"]) == (2, "no", "same")
+    assert (conversation["flow"], conversation["qid"]) == ("checkin", "exercises")
+
+    third = await Hipcoach("run", run_env(sqlite_url, fake), log).start()
+    try:
+        await wait_until(
+            lambda: fake.served.count(tap2) == 2, "the unconfirmed tap again", process=third
+        )
+        fake.say(runner, "where were we?")
+        await wait_until(
+            lambda: fake.delivered_texts(runner, EXERCISES_Q), "the current question", process=third
+        )
+        fake.tap(runner, "All")
+        await wait_until(
+            lambda: any("None of these" in str(m.markup) for m in fake.delivered(runner)[-1:]),
+            "safety screen",
+            process=third,
+        )
+        await finish_checkin(fake, runner, third)
+    finally:
+        await third.stop()
+
+    _, row = await stored(sqlite_url, runner)
+    assert row is not None
+    assert (row["pain_now"], row["ran"], row["morning"], row["exercises"]) == (
+        2,
+        "no",
+        "same",
+        "all",
+    )
+    assert row["decision"] is not None
+    assert fake.served.count(tap2) == 2  # unconfirmed when the process died: handed out again
+    for question in (PAIN_Q, RAN_Q, MORNING_Q):
+        assert len(fake.delivered_texts(runner, question)) == 1, question
+    db = Database(sqlite_url)
+    try:
+        async with db.transaction(readonly=True) as repo:
+            events = await repo.session.scalar(
+                select(func.count())
+                .select_from(ProcessedEvent)
+                .where(ProcessedEvent.event_id.in_([str(tap), str(tap2)]))
+            )
+        assert events == 2
+    finally:
+        await db.dispose()
+
+
+# --- 1,000 reminders --------------------------------------------------------------------------
+
+REMINDERS = 1000
+FIRST_CHAT = 200_000
+LEASE_SECONDS = 3
+
+
+async def queue_reminders(url: str) -> None:
+    db = Database(url)
+    try:
+        async with db.transaction() as repo:
+            now = datetime.now(UTC) - timedelta(seconds=1)
+            for i in range(REMINDERS):
+                chat = str(FIRST_CHAT + i)
+                await outbox.add_message(
+                    repo,
+                    idempotency_key=f"fault:{i}",
+                    platform="telegram",
+                    chat_id=chat,
+                    kind="checkin",
+                    payload=encode(Outbound(chat_id=chat, text=f"Reminder {i}")),
+                    not_before=now,
+                )
+    finally:
+        await db.dispose()
+
+
+async def outbox_status(url: str) -> dict[str, str]:
+    db = Database(url)
+    try:
+        async with db.transaction(readonly=True) as repo:
+            rows = (
+                await repo.session.execute(select(OutboxMessage.chat_id, OutboxMessage.status))
+            ).all()
+        return {chat: status for chat, status in rows}
+    finally:
+        await db.dispose()
+
+
+async def test_kill_9_while_dispatching_1000_reminders_loses_none(
+    fake: FaultyTelegram, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Every reminder arrives; only those in flight at the kill (sent, not yet marked) may
+    arrive twice, once their 'sending' lease has run out."""
+    await queue_reminders(sqlite_url)
+    env = hipcoach_env(
+        sqlite_url,
+        fake,
+        HIPCOACH_TICK_SECONDS="3600",
+        HIPCOACH_DISPATCH_SECONDS="0.5",
+        HIPCOACH_SENDING_LEASE_SECONDS=str(LEASE_SECONDS),
+    )
+    log = tmp_path / "hipcoach.log"
+
+    def delivered() -> Counter[int]:
+        return Counter(chat for (chat, _) in fake.messages if chat >= FIRST_CHAT)
+
+    first = await Hipcoach("run", env, log).start()
+    try:
+        await wait_until(lambda: len(delivered()) >= 300, "300 reminders sent", process=first)
+        # Catch sends in flight: Telegram has the requests, the answers never come back.
+        fake.hold("sendMessage")
+        await wait_until(lambda: fake.held["sendMessage"] > 0, "a send in flight", process=first)
+    finally:
+        await first.kill9()
+    before = delivered()
+    fake.release("sendMessage")  # Telegram delivers what it received; nobody hears back
+    await wait_until(
+        lambda: sum(delivered().values()) == sum(before.values()) + fake.held["sendMessage"],
+        f"the held sends delivered ({fake.held}, {sum(before.values())})",
+    )
+    in_flight = set(delivered()) - set(before)
+
+    status = await outbox_status(sqlite_url)
+    assert 300 <= len(before) < REMINDERS
+    assert 1 <= len(in_flight) <= SchedulerConfig().concurrency  # sends in flight per dispatcher
+    # Delivered and not marked 'sent' (still 'sending', under a lease): only those in flight.
+    unmarked = {chat for chat in delivered() if status[str(chat)] != "sent"}
+    assert unmarked == in_flight
+
+    second = await Hipcoach("run", env, log).start()
+    try:
+        await wait_until(
+            lambda: len(delivered()) == REMINDERS, "every reminder delivered", process=second
+        )
+        # The last marks commit just after the last sends.
+        for _ in range(300):
+            if set((await outbox_status(sqlite_url)).values()) == {"sent"}:
+                break
+            assert second.returncode is None, second.log()
+            await asyncio.sleep(0.1)
+        assert set((await outbox_status(sqlite_url)).values()) == {"sent"}
+    finally:
+        await second.stop()
+
+    after = delivered()
+    assert set(after) == {FIRST_CHAT + i for i in range(REMINDERS)}
+    twice = {chat for chat, n in after.items() if n > 1}
+    assert max(after.values()) <= 2
+    assert twice == in_flight, (twice, in_flight)
