@@ -24,6 +24,7 @@ __all__ = [
     "parse_clock",
     "to_local",
     "valid_timezone",
+    "zone_for_city",
 ]
 
 # Offered as one-tap buttons; anything else is typed or comes from the platform (Slack `tz`).
@@ -225,6 +226,21 @@ _MAX_TZ_INPUT = 64  # the longest IANA key is ~32 characters
 def _zone_keys_by_folded_name() -> dict[str, str]:
     # available_timezones() walks the filesystem; do it once per process.
     return {key.casefold(): key for key in available_timezones() if key not in _NOT_USER_ZONES}
+
+
+@lru_cache(maxsize=1)
+def _zones_by_city() -> dict[str, str]:
+    """The last part of each zone name, lower-cased ("berlin"), to the first zone in
+    alphabetical order that ends with it ("Europe/Berlin"). Built once, like the name index."""
+    index: dict[str, str] = {}
+    for key in sorted(_zone_keys_by_folded_name().values()):
+        index.setdefault(key.rsplit("/", 1)[-1].lower(), key)
+    return index
+
+
+def zone_for_city(city: str) -> str | None:
+    """The zone named after a city ("new_york" -> "America/New_York"), or None."""
+    return _zones_by_city().get(city)
 
 
 def valid_timezone(name: str) -> str | None:

@@ -147,11 +147,17 @@ def _button(ctx: Ctx, payload: str) -> None:
 
 
 def _action(ctx: Ctx, payload: str) -> None:
+    waiting_turn = ctx.conv.turn if ctx.conv.waiting else None
     if payload.startswith("x:l:") and not ctx.in_group:
         if plan.log_exercise(ctx, payload):
+            _still_waiting(ctx, waiting_turn)
             return
     elif payload == "x:c" and not ctx.in_group:
-        onboarding.begin_clearance(ctx) if ctx.profile.plan_paused else plan.today(ctx)
+        if ctx.profile.plan_paused:
+            onboarding.begin_clearance(ctx)
+        else:
+            plan.today(ctx)
+            _still_waiting(ctx, waiting_turn)
         return
     elif payload == "x:s" and not ctx.in_group:
         onboarding.begin_start(ctx)
@@ -165,6 +171,13 @@ def _action(ctx: Ctx, payload: str) -> None:
         checkin.skip_today(ctx)
         return
     _expired(ctx)
+
+
+def _still_waiting(ctx: Ctx, turn: int | None) -> None:
+    """A button answered by itself (a log entry, today's session) while a question was
+    waiting: show that question again so the conversation visibly carries on."""
+    if turn is not None and ctx.conv.waiting and ctx.conv.turn == turn:
+        ctx.repeat_question(preface=ctx.t("still_waiting"))
 
 
 def _expired(ctx: Ctx) -> None:

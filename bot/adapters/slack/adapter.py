@@ -141,6 +141,10 @@ class SlackAdapter:
 
     def routes(self) -> list[BaseRoute]:
         async def events(request: Request) -> Response:
+            if not _readable_timestamp(request.headers.get("x-slack-request-timestamp")):
+                # Bolt's signature check would raise on it (a 500); it is simply unsigned.
+                log.warning("slack request with an unreadable timestamp refused")
+                return Response(status_code=401)
             return await self.handler.handle(request)
 
         return [Route("/slack/events", events, methods=["POST"])]
@@ -330,8 +334,10 @@ class SlackAdapter:
             team_id=(body.get("team") or {}).get("id"),
             from_home=from_home,
         )
-        # A press is one action at one moment by one person.
-        event_id = f"act:{action.get('action_ts')}:{user_id}"
+        # A press is one action at one moment; Slack's trigger_id names this interaction.
+        # No user id in it: processed_events holds nothing about a person (it outlives
+        # `delete`).
+        event_id = f"act:{action.get('action_ts')}:{body.get('trigger_id') or ''}"[:128]
         base: dict[str, Any] = {"event_id": event_id}
         if value.startswith(COMMAND_VALUE_PREFIX):
             word = value[len(COMMAND_VALUE_PREFIX) :]
@@ -345,7 +351,18 @@ class SlackAdapter:
                 message_ref=None if from_home else message_ts,
             )
         if private:
-            dm = channel_id if not from_home and channel_id else await self._dm(user_id)
+            try:
+                dm = await self._dm(user_id)
+            except (SlackClientError, aiohttp.ClientError, TimeoutError):
+                if from_home or not channel_id:
+                    raise
+                dm = channel_id  # Slack cannot tell us now; the press's own DM will do
+            if not from_home and channel_id != dm:
+                # A button in a DM is only ever in the app's DM with the person who pressed
+                # it. Anything else is forged: answering it would post into someone else's
+                # DM and make that their stored chat.
+                log.warning("slack button from outside the presser's DM ignored user=%s", user_id)
+                return
             where = replace(where, dm_channel=dm)
             inbound = await self._private_inbound(where, **base)
             await self._deliver(await self.coach.handle(inbound), where)
@@ -568,6 +585,17 @@ class SlackAdapter:
             raise delivery_error(exc) from exc
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransientFailure(type(exc).__name__) from exc
+
+
+def _readable_timestamp(value: str | None) -> bool:
+    """X-Slack-Request-Timestamp is absent (Bolt refuses that itself) or a number."""
+    if value is None:
+        return True
+    try:
+        int(value)
+    except ValueError:
+        return False
+    return True
 
 
 def delivery_error(exc: SlackApiError) -> Exception:

@@ -147,6 +147,8 @@ def to_inbound(update: Update, bot_username: str | None) -> Inbound | None:
         if message is None or query.data is None:
             return None
         chat = message.chat
+        if not _own_private_chat(chat, str(query.from_user.id)):
+            return None
         return Inbound(
             platform=PLATFORM,
             event_id=event_id,
@@ -179,9 +181,9 @@ def to_inbound(update: Update, bot_username: str | None) -> Inbound | None:
     if message is None:
         return None
     user_id = sender_id(message)
-    if user_id is None:
-        return None
     chat = message.chat
+    if user_id is None or not _own_private_chat(chat, user_id):
+        return None
     kind = chat_kind(chat)
     base = {
         "platform": PLATFORM,
@@ -205,6 +207,13 @@ def to_inbound(update: Update, bot_username: str | None) -> Inbound | None:
         if word in COMMANDS:
             return Inbound(**base, kind=InboundKind.COMMAND, command=word, text=args)
     return Inbound(**base, kind=InboundKind.TEXT, text=message.text)
+
+
+def _own_private_chat(chat: Chat, user_id: str) -> bool:
+    """A private chat with the bot has the person's own id. An update claiming someone
+    else acted in it is forged: acting on it would send their replies into that chat and
+    make it their stored chat for reminders."""
+    return chat_kind(chat) != ChatKind.PRIVATE or str(chat.id) == user_id
 
 
 def _raw(chat: Chat) -> dict[str, str | None] | None:

@@ -5,8 +5,6 @@ Also the clearance flow that lifts an escalation latch (clinical rules G2, W8).
 
 from __future__ import annotations
 
-from zoneinfo import available_timezones
-
 from bot.engine import screening
 from bot.engine.context import Ctx
 from bot.engine.flows.common import (
@@ -18,7 +16,7 @@ from bot.engine.flows.common import (
     screen_step,
     send_today,
 )
-from bot.engine.localtime import COMMON_TIMEZONES, parse_clock, valid_timezone
+from bot.engine.localtime import COMMON_TIMEZONES, parse_clock, valid_timezone, zone_for_city
 from bot.engine.regions import country_for_timezone, country_name
 from bot.engine.turn import AcknowledgeEscalations, ClearEscalations, DeleteUser, RecordPlanChange
 from content.schema import Level
@@ -368,5 +366,4 @@ def find_timezone(text: str) -> str | None:
     city = text.strip().replace(" ", "_").lower()
     if not city or len(city) > 64:
         return None
-    matches = sorted(z for z in available_timezones() if z.rsplit("/", 1)[-1].lower() == city)
-    return matches[0] if matches else None
+    return zone_for_city(city)

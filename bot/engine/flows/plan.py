@@ -36,6 +36,8 @@ def log_exercise(ctx: Ctx, payload: str) -> bool:
     if exercise_id not in ctx.content.exercises:
         return False
     if ctx.profile.plan_paused or not ctx.profile.onboarded:
+        if ctx.conv.waiting:
+            return False  # an old session's button in the middle of setup: expired
         today(ctx)
         return True
     session = current_session(ctx)
