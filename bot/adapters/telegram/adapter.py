@@ -21,6 +21,7 @@ from datetime import timedelta
 from http import HTTPStatus
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -40,7 +41,7 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.ext import Application, ApplicationBuilder
 
 from bot import delivery
 from bot.adapters.telegram import convert
@@ -57,6 +58,8 @@ from bot.service import Coach
 
 log = logging.getLogger("hipcoach.telegram")
 
+POLL_SECONDS = 25  # long-poll: Telegram holds getUpdates open until something arrives
+UPDATE_ATTEMPTS = 3  # for a polled update failing with something other than an outage
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member", "channel_post"]
 ADMIN_STATUSES = ("creator", "administrator")
 ADMIN_CACHE_SECONDS = 60.0
@@ -103,9 +106,8 @@ class TelegramAdapter:
                 settings.telegram_file_url or file_url_for(settings.telegram_api_url)
             )
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
-        self.application.add_handler(TypeHandler(Update, self._on_update))
-        self.application.add_error_handler(self._on_error)
         self._initialized = False
+        self._poller: asyncio.Task[None] | None = None
         self._admin_cache: dict[tuple[str, str], tuple[float, bool]] = {}
 
     @property
@@ -127,10 +129,65 @@ class TelegramAdapter:
         await self._initialize()
         await self.bot.delete_webhook(drop_pending_updates=False)
         await self._set_commands()
-        await self.application.start()
-        assert self.application.updater is not None
-        await self.application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        self._poller = asyncio.create_task(self._poll(), name="telegram-polling")
         log.info("telegram polling started bot=%s", self.bot.id)
+
+    async def _poll(self) -> None:
+        """Our own getUpdates loop instead of PTB's Updater.
+
+        The Updater confirms a batch (by asking for the next offset) as soon as it has
+        fetched it, before the updates are handled, so a crash or a database outage in
+        between loses them. Here an update is confirmed only after it was handled; if the
+        process dies first, Telegram hands it out again and the dedup record on update_id
+        makes the second delivery harmless.
+        """
+        offset: int | None = None
+        delay = 1.0
+        while True:
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset, timeout=POLL_SECONDS, allowed_updates=ALLOWED_UPDATES
+                )
+                delay = 1.0
+            except RetryAfter as error:
+                await asyncio.sleep(retry_seconds(error))
+                continue
+            except TelegramError as error:  # network errors, timeouts, 5xx
+                log.warning("telegram getUpdates failed error=%s", _describe(error))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            for update in updates:
+                await self._handle_until_done(update)
+                offset = update.update_id + 1
+
+    async def _handle_until_done(self, update: Update) -> None:
+        """Handle one polled update. Database and network trouble is waited out (nothing a
+        runner sent is dropped); an update that fails for any other reason is given up
+        after a few tries so one bad update cannot stall everyone behind it."""
+        delay, failures = 0.5, 0
+        while True:
+            try:
+                await self.handle_update(update)
+                return
+            except (DBAPIError, OSError, TimeoutError) as error:
+                log.warning(
+                    "telegram update=%s waiting for the database error=%s",
+                    update.update_id,
+                    type(error).__name__,
+                )
+            except Exception as error:
+                failures += 1
+                log.error(
+                    "telegram update failed update=%s error=%s",
+                    update.update_id,
+                    type(error).__name__,
+                    exc_info=True,
+                )
+                if failures >= UPDATE_ATTEMPTS:
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
     async def start_web(self) -> None:
         await self._initialize()
@@ -146,9 +203,11 @@ class TelegramAdapter:
         await self._set_commands()
 
     async def stop(self) -> None:
-        updater = self.application.updater
-        if updater is not None and updater.running:
-            await updater.stop()
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
         if self.application.running:
             await self.application.stop()
         if self._initialized:
@@ -191,20 +250,6 @@ class TelegramAdapter:
         return JSONResponse({"ok": True})
 
     # --- one update ------------------------------------------------------------------------
-
-    async def _on_update(self, update: object, _: ContextTypes.DEFAULT_TYPE) -> None:
-        if isinstance(update, Update):
-            await self.handle_update(update)
-
-    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        update_id = update.update_id if isinstance(update, Update) else None
-        error = context.error
-        log.error(
-            "telegram update failed update=%s error=%s",
-            update_id,
-            type(error).__name__,
-            exc_info=(type(error), error, error.__traceback__) if error else None,
-        )
 
     async def handle_update(self, update: Update) -> None:
         """Turn one update into an Inbound, run the coach, answer, render the replies."""
