@@ -72,10 +72,14 @@ def _skip_rest_of_today(user: User, profile: Profile, now: datetime) -> None:
     user.next_checkin_at = nxt
 
 
+def history_window(today: date) -> tuple[date, date]:
+    """The local dates (both included) whose rows `load_history` reads."""
+    return today - timedelta(days=HISTORY_DAYS), today + timedelta(days=1)
+
+
 async def load_history(repo: Repository, user_id: int, today: date) -> History:
     """The recent rows the engine's decisions need, as engine values."""
-    start = today - timedelta(days=HISTORY_DAYS)
-    end = today + timedelta(days=1)
+    start, end = history_window(today)
     checkins = await repo.checkins_between(user_id, start, end)
     logs = await repo.exercise_logs_between(user_id, start, end)
     return History(
@@ -181,7 +185,8 @@ class Coach:
     ) -> list[Outbound]:
         profile = Profile.model_validate(user.profile or {})
         conversation = Conversation.model_validate(user.conversation or {})
-        history = await load_history(repo, user.id, local_date(now, profile.timezone or "UTC"))
+        today = local_date(now, profile.timezone or "UTC")
+        history = await load_history(repo, user.id, today)
         turn = Turn(
             inbound=inbound, now=now, profile=profile, conversation=conversation, history=history
         )
@@ -194,18 +199,34 @@ class Coach:
             result.conversation.flow or "-",
             len(result.effects),
         )
-        return await self._apply(repo, user, result, now)
+        return await self._apply(repo, user, result, now, history, today)
 
     async def _apply(
-        self, repo: Repository, user: User, result: Result, now: datetime
+        self,
+        repo: Repository,
+        user: User,
+        result: Result,
+        now: datetime,
+        history: History,
+        today: date,
     ) -> list[Outbound]:
         replies = list(result.replies)
         deleted = False
+        # Which days have a check-in row: load_history read every row in its window in this
+        # transaction (the user's row is locked), so inside it no extra query is needed.
+        known = {c.local_date for c in history.checkins}
+        window_start, window_end = history_window(today)
         for effect in result.effects:
             match effect:
                 case SaveCheckin(local_date=day, fields=fields):
-                    existing = await repo.get_checkin(user.id, day)
-                    if existing is None:
+                    if day in known:
+                        exists = True
+                    elif window_start <= day <= window_end:
+                        exists = False
+                    else:
+                        exists = await repo.get_checkin(user.id, day) is not None
+                    known.add(day)
+                    if not exists:
                         fields = {
                             "phase": result.profile.phase,
                             "level": result.profile.level,

@@ -10,6 +10,13 @@ SQLite notes (the embedded default):
 - Write transactions start with BEGIN IMMEDIATE, taking SQLite's single write lock up front.
   Two turns for the same user then queue behind each other (busy timeout) instead of both
   reading the same row and one failing with "database is locked" when it tries to write.
+- Within one process, write transactions also queue on an asyncio lock before BEGIN. SQLite
+  has one writer anyway; without the lock, concurrent tasks wait in SQLite's busy handler,
+  which sleeps in growing steps (up to 100 ms), and under load p99 latency went to seconds
+  (bench/engine_throughput.py). The busy timeout still covers other processes.
+- synchronous=NORMAL with WAL: a commit no longer waits for an fsync of the WAL; the database
+  cannot be corrupted by a crash, and a power loss may lose only the last commits (an OS or
+  process crash loses nothing). This is SQLite's recommended setting for WAL.
 """
 
 from __future__ import annotations
@@ -113,6 +120,7 @@ def create_engine(url: str, *, foreign_keys: bool = True, echo: bool = False) ->
             if wal:
                 # Readers no longer block the writer (health checks, exports during turns).
                 cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
             cursor.close()
 
@@ -136,6 +144,10 @@ class Database:
         self._sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
+        # SQLite: in-process queue for the single writer (see the module docstring).
+        self._writer: asyncio.Lock | None = None
+        self._writer_loop: asyncio.AbstractEventLoop | None = None
+        self._writer_task: asyncio.Task[Any] | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -149,6 +161,32 @@ class Database:
         deferred transaction that does not queue for the write lock (for /healthz, exports,
         charts); elsewhere it changes nothing.
         """
+        if not self.is_sqlite or readonly:
+            async with self._session(readonly) as repo:
+                yield repo
+            return
+        task = asyncio.current_task()
+        if task is not None and task is self._writer_task:
+            # Nested write transaction in the same task: SQLite's own lock decides, as before.
+            async with self._session(readonly) as repo:
+                yield repo
+            return
+        async with self._writer_lock():
+            self._writer_task = task
+            try:
+                async with self._session(readonly) as repo:
+                    yield repo
+            finally:
+                self._writer_task = None
+
+    def _writer_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._writer is None or self._writer_loop is not loop:
+            self._writer, self._writer_loop = asyncio.Lock(), loop
+        return self._writer
+
+    @asynccontextmanager
+    async def _session(self, readonly: bool) -> AsyncIterator[Repository]:
         async with self._sessions() as session, session.begin():
             if self.is_sqlite:
                 # Acquire the connection now so BEGIN is emitted with the chosen mode.

@@ -1,0 +1,422 @@
+"""Bench 1 — engine throughput: full daily check-ins through Coach.handle and a real database.
+
+    .venv/bin/python -m bench.engine_throughput [--db sqlite|postgresql|both] [--runners N]
+                                                [--days D] [--concurrency C] [--quick]
+
+Simulated runners (onboarded once through the Coach, then copied with a bulk insert) each
+do a full daily check-in — `checkin`, pain now, "Easy run", pain during the run, morning,
+exercises, the short safety screen (the full screen on its weekly day) — then `today` and
+one exercise logged done: 9 inbound events a day, each one `Coach.handle` call in its own
+transaction, exactly as an adapter makes it. No platform and no network besides the
+database.
+
+Two variants, each on a fresh scratch database:
+- sequential: one asyncio task sends every event one after the other;
+- concurrent: C runners at once on one event loop (each runner's own events stay in order).
+
+The process is pinned to one CPU (`--no-pin` to turn that off). Every simulated day is one
+round; the table shows the median events/s over rounds, and p50/p90/p99/max latency over
+every event of every round (warm-up day excluded). `ev/cpu-s` is events per CPU second of
+this process — less sensitive to other load on a shared machine. On PostgreSQL the server's
+own CPU is not counted in it.
+
+`--profile FILE` runs the sequential SQLite variant under cProfile and prints the top
+functions (cumulative), saving the stats to FILE.
+
+Target (issue 6): >= 1,000 events/s and p99 <= 10 ms on SQLite (file database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event, insert, text
+
+from bench._common import (
+    Timer,
+    fmt_ms,
+    machine_note,
+    median,
+    pin_to_one_core,
+    print_table,
+    scratch_pg,
+    scratch_sqlite,
+    summarize_ms,
+)
+from bot.engine.events import COMMANDS, Button, Inbound, InboundKind, Outbound
+from bot.service import Coach
+from bot.storage.db import Database
+from bot.storage.models import User
+
+PLATFORM = "console"
+START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday, midday UTC
+EVENTS_PER_DAY = 9  # without the weekly full screen
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class SimClock:
+    now: datetime = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Runner:
+    """One simulated person: sends events, remembers the last buttons it was shown."""
+
+    coach: Coach
+    user_id: str
+    latencies: list[float]
+    buttons: list[Button] = field(default_factory=list)
+    ref: int = 0
+
+    def _inbound(self, kind: InboundKind, **kw: Any) -> Inbound:
+        return Inbound(
+            platform=PLATFORM,
+            event_id=f"b{next(_ids)}",
+            user_id=self.user_id,
+            chat_id=self.user_id,
+            kind=kind,
+            **kw,
+        )
+
+    async def _deliver(self, inbound: Inbound) -> list[Outbound]:
+        started = time.perf_counter()
+        replies = await self.coach.handle(inbound)
+        self.latencies.append(time.perf_counter() - started)
+        for reply in replies:
+            if reply.edit_ref is None:
+                self.ref += 1
+            if reply.buttons:
+                self.buttons = reply.flat_buttons
+        return replies
+
+    async def send(self, word: str) -> None:
+        assert word in COMMANDS
+        await self._deliver(self._inbound(InboundKind.COMMAND, command=word))
+
+    async def press(self, *choices: str) -> str:
+        """Press the first button whose label is one of `choices` (in that order)."""
+        labels = {b.label: b for b in self.buttons}
+        for choice in choices:
+            if choice in labels:
+                button = labels[choice]
+                await self._deliver(
+                    self._inbound(
+                        InboundKind.BUTTON, payload=button.payload, message_ref=str(self.ref)
+                    )
+                )
+                return choice
+        raise RuntimeError(f"{self.user_id}: none of {choices} in {list(labels)}")
+
+    async def daily(self) -> None:
+        """One day: the full check-in, then today's session and one exercise logged."""
+        await self.send("checkin")
+        await self.press("2")  # pain now
+        await self.press("Easy run")
+        await self.press("2")  # worst pain during the run
+        await self.press("About usual")
+        await self.press("All")  # exercises done yesterday
+        for _ in range(8):  # the short screen; on its weekly day the full one
+            if not any(b.label == "None of these" for b in self.buttons):
+                break
+            await self.press("None of these")
+        await self.send("today")
+        await self.press("1 Done")
+
+
+# --- set-up ----------------------------------------------------------------------------------
+
+
+async def onboard_template(coach: Coach) -> tuple[dict[str, Any], User]:
+    """Onboard one runner through the Coach (the real flow) and return its stored row."""
+    r = Runner(coach, "template", [])
+    await r.send("start")
+    for label in ("I agree", "18 or older", "Europe/Berlin"):
+        await r.press(label)
+    for _ in range(4):
+        await r.press("None of these")
+    await r.press("Side of the hip, on the bony bump")
+    await r.press("Yes")
+    await r.press("Easy runs only")
+    await r.press("2")
+    await r.press("07:30")
+    async with coach.db.transaction(readonly=True) as repo:
+        user = await repo.get_user(PLATFORM, "template", lock=False)
+    assert user is not None and user.profile.get("onboarded"), "template runner not onboarded"
+    return dict(user.profile), user
+
+
+async def copy_runners(db: Database, template: User, n: int, prefix: str) -> list[str]:
+    """Insert `n` onboarded runners that look like `template` (one executemany)."""
+    ids = [f"{prefix}{i}" for i in range(n)]
+    rows = [
+        {
+            "platform": PLATFORM,
+            "platform_user_id": uid,
+            "chat_id": uid,
+            "display_name": None,
+            "created_at": template.created_at,
+            "updated_at": template.updated_at,
+            "timezone": template.timezone,
+            "reminder_time": template.reminder_time,
+            "paused": False,
+            "unreachable": False,
+            "next_checkin_at": template.next_checkin_at,
+            "next_nudge_at": None,
+            "profile": template.profile,
+            "conversation": template.conversation,
+            "version": 1,
+        }
+        for uid in ids
+    ]
+    async with db.transaction() as repo:
+        await repo.session.execute(insert(User), rows)
+    return ids
+
+
+# --- one measured variant ------------------------------------------------------------------
+
+
+@dataclass
+class VariantResult:
+    db: str
+    variant: str
+    runners: int
+    events: int
+    rates: list[float]  # events/s per measured day
+    cpu_rates: list[float]  # events per CPU second per measured day
+    latencies: list[float]
+    statements: int = 0  # SQL statements sent in the measured days (COMMITs not counted)
+
+    def row(self) -> list[object]:
+        lat = summarize_ms(self.latencies)
+        return [
+            self.db,
+            self.variant,
+            self.runners,
+            self.events,
+            f"{median(self.rates):.0f}",
+            f"{min(self.rates):.0f}-{max(self.rates):.0f}",
+            f"{median(self.cpu_rates):.0f}",
+            fmt_ms(lat["p50"]),
+            fmt_ms(lat["p90"]),
+            fmt_ms(lat["p99"]),
+            fmt_ms(lat["max"]),
+            f"{self.statements / max(self.events, 1):.1f}",
+        ]
+
+
+async def run_variant(
+    url: str, kind: str, *, runners: int, days: int, concurrency: int
+) -> VariantResult:
+    clock = SimClock()
+    db = Database(url)
+    try:
+        coach = Coach(db, clock=clock)
+        _, template = await onboard_template(coach)
+        ids = await copy_runners(db, template, runners, "r")
+        latencies: list[float] = []
+        people = [Runner(coach, uid, latencies) for uid in ids]
+
+        async def day(group: list[Runner]) -> None:
+            if concurrency <= 1:
+                for person in group:
+                    await person.daily()
+                return
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one(person: Runner) -> None:
+                async with gate:
+                    await person.daily()
+
+            await asyncio.gather(*(one(p) for p in group))
+
+        # Warm-up day (not measured): compiles statements, fills caches and pools.
+        clock.now = START
+        await day(people[: max(1, min(len(people), 20))])
+        latencies.clear()
+
+        rates: list[float] = []
+        cpu_rates: list[float] = []
+        total = 0
+        statements = 0
+
+        def count(*_: Any) -> None:
+            nonlocal statements
+            statements += 1
+
+        event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+        for d in range(1, days + 1):
+            clock.now = START + timedelta(days=d)
+            before = len(latencies)
+            with Timer() as t:
+                await day(people)
+            n = len(latencies) - before
+            total += n
+            rates.append(n / t.seconds)
+            cpu_rates.append(n / t.cpu if t.cpu > 0 else float("nan"))
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+        variant = "sequential" if concurrency <= 1 else f"concurrent x{concurrency}"
+        return VariantResult(kind, variant, runners, total, rates, cpu_rates, latencies, statements)
+    finally:
+        await db.dispose()
+
+
+async def fresh_db(kind: str) -> Any:
+    return scratch_sqlite("bench_engine") if kind == "sqlite" else scratch_pg("bench_engine")
+
+
+async def main_async(args: argparse.Namespace) -> list[VariantResult]:
+    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    results: list[VariantResult] = []
+    for kind in kinds:
+        for conc in (1, args.concurrency):
+            async with await fresh_db(kind) as url:
+                result = await run_variant(
+                    url, kind, runners=args.runners, days=args.days, concurrency=conc
+                )
+            results.append(result)
+            print(
+                f"  done: {kind} {result.variant}: {median(result.rates):.0f} ev/s",
+                file=sys.stderr,
+                flush=True,
+            )
+    return results
+
+
+async def driver_floor(kind: str, n: int = 2000) -> float:
+    """Median seconds of one trivial statement through SQLAlchemy's async engine."""
+    async with await fresh_db(kind) as url:
+        db = Database(url)
+        try:
+            async with db.engine.connect() as conn:
+                for _ in range(100):
+                    await conn.execute(text("SELECT 1"))
+                times = []
+                for _ in range(n):
+                    t0 = time.perf_counter()
+                    await conn.execute(text("SELECT 1"))
+                    times.append(time.perf_counter() - t0)
+                await conn.rollback()
+        finally:
+            await db.dispose()
+    return median(times)
+
+
+def report(
+    results: list[VariantResult],
+    args: argparse.Namespace,
+    pinned: int | None,
+    floor: dict[str, float] | None = None,
+) -> None:
+    print()
+    print("Bench 1 — engine throughput (Coach.handle, real database, no platform)")
+    print(f"machine: {machine_note()}")
+    print(
+        f"client pinned to CPU {pinned}" if pinned is not None else "client not pinned",
+        f"| runners {args.runners} | measured days {args.days} (+1 warm-up)"
+        f" | {EVENTS_PER_DAY} events per runner-day (+3 on the weekly full-screen day)",
+    )
+    print()
+    print_table(
+        [
+            "db",
+            "variant",
+            "runners",
+            "events",
+            "ev/s (median)",
+            "ev/s range",
+            "ev/cpu-s",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "max ms",
+            "SQL/event",
+        ],
+        [r.row() for r in results],
+    )
+    if floor:
+        print()
+        for kind, seconds in floor.items():
+            print(
+                f"driver floor {kind}: one `SELECT 1` through the async engine = "
+                f"{seconds * 1e6:.0f} us (SQL/event x this = the I/O part of a turn)"
+            )
+    print()
+    for r in results:
+        if r.db != "sqlite":
+            continue
+        lat = summarize_ms(r.latencies)
+        rate = median(r.rates)
+        ok = rate >= 1000 and lat["p99"] <= 10
+        print(
+            f"target sqlite {r.variant}: >=1000 ev/s and p99<=10 ms -> "
+            f"{'MET' if ok else 'MISSED'} ({rate:.0f} ev/s = {rate / 1000:.2f}x target; "
+            f"p99 {lat['p99']:.2f} ms = {lat['p99'] / 10:.2f}x limit)"
+        )
+
+
+def profile(args: argparse.Namespace, path: str) -> None:
+    import cProfile
+    import pstats
+
+    async def go() -> None:
+        async with scratch_sqlite("bench_engine") as url:
+            await run_variant(url, "sqlite", runners=args.runners, days=args.days, concurrency=1)
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    asyncio.run(go())
+    profiler.disable()
+    profiler.dump_stats(path)
+    stats = pstats.Stats(profiler).sort_stats("cumulative")
+    stats.print_stats(45)
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench.engine_throughput", description=__doc__.split("\n")[0])
+    p.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    p.add_argument("--runners", type=int, default=150, help="simulated runners (default 150)")
+    p.add_argument("--days", type=int, default=3, help="measured days = rounds (default 3)")
+    p.add_argument(
+        "--concurrency", type=int, default=50, help="runners at once in the concurrent variant"
+    )
+    p.add_argument("--quick", action="store_true", help="small smoke run (~15 s)")
+    p.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
+    p.add_argument("--profile", metavar="FILE", help="cProfile the sequential SQLite variant")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.runners, args.days, args.concurrency = 20, 2, 10
+    return args
+
+
+def main(argv: list[str] | None = None, *, announce: Callable[[str], None] = print) -> int:
+    args = parse(argv)
+    logging.basicConfig(level=logging.WARNING)
+    pinned = None if args.no_pin else pin_to_one_core()
+    if args.profile:
+        profile(args, args.profile)
+        return 0
+    results = asyncio.run(main_async(args))
+    kinds = sorted({r.db for r in results})
+    floor = {kind: asyncio.run(driver_floor(kind)) for kind in kinds}
+    report(results, args, pinned, floor)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
