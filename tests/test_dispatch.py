@@ -261,8 +261,12 @@ async def test_hipcoach_run_delivers_a_reminder_set_a_minute_ahead(
     try:
         coach = Coach(db)  # the real clock
         chat = Chat(coach, user_id="local")
+        await setup_runner(chat, zone="UTC", reminder="07:30")
+        # Set "one minute ahead" only now, so a slow setup cannot push it to tomorrow.
         reminder = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%H:%M")
-        await setup_runner(chat, zone="UTC", reminder=reminder)
+        await chat.send("settings")
+        await chat.press("Check-in time")
+        await chat.send(reminder)
         user = await stored_user(db, "local")
         assert user.reminder_time == reminder and user.next_checkin_at is not None
     finally:

@@ -25,8 +25,11 @@ async def test_hipcoach_run_with_telegram_delivers_a_reminder_set_a_minute_ahead
     db = Database(sqlite_url)
     try:
         chat = Chat(Coach(db), platform="telegram", user_id=str(RUNNER_ID))
-        reminder = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%H:%M")
-        await setup_runner(chat, zone="UTC", reminder=reminder)
+        await setup_runner(chat, zone="UTC", reminder="07:30")
+        # Set "one minute ahead" only now, so a slow setup cannot push it to tomorrow.
+        await chat.send("settings")
+        await chat.press("Check-in time")
+        await chat.send((datetime.now(UTC) + timedelta(minutes=1)).strftime("%H:%M"))
         async with db.transaction(readonly=True) as repo:
             user = await repo.get_user("telegram", str(RUNNER_ID), lock=False)
         assert user is not None and user.next_checkin_at is not None
