@@ -10,7 +10,7 @@ import itertools
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.engine import machine
@@ -207,6 +207,7 @@ def test_random_input_to_an_onboarded_runner_never_breaks_the_coach(actions: lis
 
 @FUZZ
 @given(st.lists(action, max_size=15))
+@example([("payload", "²", None), ("payload", "1²:3", None), ("payload", "x:z:³0", None)])
 def test_random_input_in_the_middle_of_a_checkin_keeps_it_resumable(actions: list) -> None:  # type: ignore[type-arg]
     runner = onboarded_runner()
     runner.now += timedelta(days=1)

@@ -75,7 +75,12 @@ class ConsoleChat:
             if button.label.casefold() == wanted:
                 return button
         numeric_labels = all(b.label.isdigit() for b in self.buttons)
-        if text.isdigit() and not numeric_labels and 1 <= int(text) <= len(self.buttons):
+        if (
+            text.isascii()
+            and text.isdigit()
+            and not numeric_labels
+            and 1 <= int(text) <= len(self.buttons)
+        ):
             return self.buttons[int(text) - 1]
         return None
 

@@ -136,7 +136,11 @@ def _button(ctx: Ctx, payload: str) -> None:
         return
     turn_text, _, value = payload.partition(":")
     conv = ctx.conv
-    if not conv.waiting or not turn_text.isdigit() or int(turn_text) != conv.turn:
+    if (
+        not conv.waiting
+        or not (turn_text.isascii() and turn_text.isdigit())
+        or int(turn_text) != conv.turn
+    ):
         _expired(ctx)
         return
     label = conv.label_for(value)
@@ -164,7 +168,7 @@ def _action(ctx: Ctx, payload: str) -> None:
         return
     elif payload.startswith("x:z:") and not ctx.in_group and ctx.profile.onboarded:
         minutes = payload[4:]
-        if minutes.isdigit() and int(minutes) in checkin.SNOOZE_MINUTES:
+        if minutes.isascii() and minutes.isdigit() and int(minutes) in checkin.SNOOZE_MINUTES:
             checkin.snooze(ctx, int(minutes))
             return
     elif payload == "x:k" and not ctx.in_group and ctx.profile.onboarded:
@@ -235,7 +239,7 @@ def _matches_option(ctx: Ctx, text: str) -> tuple[str, str] | None:
             return value, label
     # Numbered choices, for places that show buttons as a numbered list.
     numeric = all(label.isdigit() for _, label in options)
-    if text.isdigit() and not numeric and 1 <= int(text) <= len(options):
+    if text.isascii() and text.isdigit() and not numeric and 1 <= int(text) <= len(options):
         return options[int(text) - 1]
     return None
 

@@ -31,7 +31,11 @@ def log_exercise(ctx: Ctx, payload: str) -> bool:
     if len(parts) != 5:
         return False
     _, _, day_text, exercise_id, code = parts
-    if code not in OUTCOMES or not day_text.isdigit() or len(day_text) != 8:
+    if (
+        code not in OUTCOMES
+        or not (day_text.isascii() and day_text.isdigit())
+        or len(day_text) != 8
+    ):
         return False
     if exercise_id not in ctx.content.exercises:
         return False

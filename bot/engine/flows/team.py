@@ -194,7 +194,7 @@ def _add(ctx: Ctx, args: str) -> None:
 
 def _remove(ctx: Ctx, args: str) -> None:
     text = args.strip().lstrip("#")
-    if not text.isdigit() or not 1 <= int(text) <= len(ctx.turn.warmups):
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= len(ctx.turn.warmups):
         ctx.say(ctx.t("warmup_bad_remove", count=len(ctx.turn.warmups)), private=False)
         return
     schedule = ctx.turn.warmups[int(text) - 1]
