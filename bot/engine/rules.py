@@ -14,7 +14,6 @@ from statistics import mean, median
 
 from bot.engine.state import Profile
 from bot.engine.turn import CheckinRecord
-from content.schema import Level
 
 MORNING_DELTA = {"better": -1, "same": 0, "bit_worse": 1, "much_worse": 2}
 RUN_PAIN_OK = 3  # P2: running pain must stay at or under 3/10
@@ -208,7 +207,3 @@ def _progress(
     if level < top:
         return PlanDecision(Decision.PROGRESS, "training_step", 4, level + 1)
     return PlanDecision(Decision.HOLD, "keep_strength", 4, level)
-
-
-def review_level_for(decision: PlanDecision) -> Level | None:
-    return Level.SOON if decision.recommend_review else None
