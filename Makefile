@@ -18,8 +18,8 @@ PYTHON_CANDIDATES := python3.13 python3.12 python3.11 python3
 help:
 	@echo "make venv       create $(VENV) and install hipcoach with its dev tools"
 	@echo "make run        migrate the database, then run hipcoach"
-	@echo "make test       ruff check, then pytest"
-	@echo "make lint       ruff check"
+	@echo "make test       ruff check, mypy, then pytest"
+	@echo "make lint       ruff check and mypy"
 	@echo "make clean      remove caches and build output (keeps $(VENV))"
 	@echo "make distclean  clean, and remove $(VENV)"
 
@@ -54,10 +54,12 @@ run: venv
 
 test: venv
 	"$(BIN)/ruff" check .
+	"$(BIN)/mypy"
 	"$(BIN)/pytest" -q
 
 lint: venv
 	"$(BIN)/ruff" check .
+	"$(BIN)/mypy"
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache .hypothesis ./*.egg-info

@@ -171,7 +171,7 @@ def _load_messages(directory: Path) -> dict[str, str]:
     data = _read_yaml(path)
     if data is None:
         return {}
-    messages = _validate(path, data, dict[str, str])
+    messages: dict[str, str] = _validate(path, data, dict[str, str])
     for key, text in messages.items():
         if not text.strip():
             raise ContentError(f"{_display(path)}: {key}: a message cannot be empty")

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot.engine.events import COMMANDS, Button, Inbound, InboundKind, Outbound
 from bot.service import Coach
@@ -48,7 +48,7 @@ class ConsoleChat:
         text = line.strip()
         if not text:
             return None
-        base = {
+        base: dict[str, Any] = {
             "platform": "console",
             "event_id": uuid.uuid4().hex,
             "user_id": self.user_id,

@@ -112,9 +112,9 @@ def render_outbound(
     opens the app's direct messages."""
     blocks: list[Block] = text_blocks(out.text)
     for row in out.buttons:
-        buttons = [b for b in row if _usable(b)]
-        for start in range(0, len(buttons), ACTIONS_MAX):
-            chunk = buttons[start : start + ACTIONS_MAX]
+        usable = [b for b in row if _usable(b)]
+        for start in range(0, len(usable), ACTIONS_MAX):
+            chunk = usable[start : start + ACTIONS_MAX]
             blocks.append(ActionsBlock(elements=[_engine_button(b) for b in chunk]))
     if open_dm is not None:
         label, url = open_dm
@@ -125,9 +125,9 @@ def render_outbound(
         )
     messages: list[dict[str, Any]] = []
     for start in range(0, len(blocks), BLOCKS_MAX):
-        chunk = blocks[start : start + BLOCKS_MAX]
+        part = blocks[start : start + BLOCKS_MAX]
         text = _fallback(out.text) if start == 0 else escape(more_text)
-        messages.append({"text": text, "blocks": _numbered(chunk)})
+        messages.append({"text": text, "blocks": _numbered(part)})
     return messages
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import logging
 import time
@@ -409,11 +410,7 @@ class TelegramAdapter:
             chunks = convert.split_text(out.text) if out.text.strip() else []
         for n, chunk in enumerate(chunks):
             keys = markup if n == len(chunks) - 1 else None
-            await run(
-                lambda chunk=chunk, keys=keys: self.bot.send_message(
-                    chat_id, chunk, reply_markup=keys
-                )
-            )
+            await run(functools.partial(self.bot.send_message, chat_id, chunk, reply_markup=keys))
 
     async def _edit(
         self,

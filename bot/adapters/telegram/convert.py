@@ -6,6 +6,8 @@ inline keyboards are plain functions, tested without a network.
 
 from __future__ import annotations
 
+from typing import Any
+
 from telegram import (
     Chat,
     ChatMember,
@@ -185,7 +187,7 @@ def to_inbound(update: Update, bot_username: str | None) -> Inbound | None:
     if user_id is None or not _own_private_chat(chat, user_id):
         return None
     kind = chat_kind(chat)
-    base = {
+    base: dict[str, Any] = {
         "platform": PLATFORM,
         "event_id": event_id,
         "user_id": user_id,

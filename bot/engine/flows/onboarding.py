@@ -58,10 +58,10 @@ def ask_consent(ctx: Ctx) -> None:
 def ask_timezone(ctx: Ctx, flow: str, qid: str = "tz") -> None:
     zones = list(COMMON_TIMEZONES)
     hint = ctx.turn.inbound.user_tz or ctx.profile.timezone
-    if hint and valid_timezone(hint):
-        hint = valid_timezone(hint)
-        zones = [z for z in zones if z != hint]
-        options = [(hint, ctx.t("opt_use_zone", zone=hint))] + [(z, z) for z in zones]
+    known = valid_timezone(hint) if hint else None
+    if known:
+        zones = [z for z in zones if z != known]
+        options = [(known, ctx.t("opt_use_zone", zone=known))] + [(z, z) for z in zones]
     else:
         options = [(z, z) for z in zones]
     ctx.ask(flow, qid, ctx.t("timezone_question"), options, columns=2, free="timezone")

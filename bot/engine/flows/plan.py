@@ -9,7 +9,7 @@ from bot.engine.context import Ctx
 from bot.engine.events import Button
 from bot.engine.flows.common import current_session, outcome_label, send_today
 from bot.engine.session import OUTCOMES
-from bot.engine.turn import LogExercise, SendChart
+from bot.engine.turn import CheckinRecord, LogExercise, SendChart
 
 
 def today(ctx: Ctx, args: str = "") -> None:
@@ -111,7 +111,7 @@ def checkin_streak(days: list[date], today: date) -> int:
     return streak
 
 
-def trend_line(ctx: Ctx, checkins: list, day: date) -> str:  # type: ignore[type-arg]
+def trend_line(ctx: Ctx, checkins: list[CheckinRecord], day: date) -> str:
     this_week = [
         c.pain_now for c in checkins if c.pain_now is not None and (day - c.local_date).days < 7
     ]
