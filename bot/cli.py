@@ -1,4 +1,10 @@
-"""The `hipcoach` command line: run, chat, web, clock and db upgrade."""
+"""The `hipcoach` command line: run, chat, web, clock, check and db upgrade.
+
+Before starting, every process type reads the settings, decides what it will run
+(`bot.verdict`), prints that in one line on stderr, and refuses with exit status 78 and the
+variable to set when the configuration cannot work. `hipcoach check` prints the same
+verdicts and starts nothing.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,12 @@ import contextlib
 import logging
 import signal
 import sys
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, cast
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.storage.db import Database, upgrade_async
+from bot.verdict import EX_CONFIG, PROCESS_TYPES, Plan, Process, plan
 
 log = logging.getLogger("hipcoach")
 
@@ -50,14 +58,34 @@ async def _until_stopped() -> None:
     await stop.wait()
 
 
-async def _serve(app: Any, port: int) -> None:
+async def _serve(app: Any, where: tuple[str, int]) -> None:
+    """Serve `app` until SIGINT/SIGTERM, then return so the caller's cleanup runs."""
     import uvicorn
 
-    config = uvicorn.Config(app, host="0.0.0.0", port=port, log_level="info", lifespan="on")
-    await uvicorn.Server(config).serve()
+    class Server(uvicorn.Server):
+        # uvicorn re-raises a caught SIGTERM once it has stopped, which kills the process
+        # before the scheduler and adapters are shut down; the signals are ours instead.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    host, port = where
+    server = Server(uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on"))
+    serving = asyncio.create_task(server.serve(), name="http")
+    stopping = asyncio.create_task(_until_stopped(), name="signals")
+    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    stopping.cancel()
+    await serving
 
 
-async def chat(settings: Settings) -> int:
+def _scheduler(db: Database, coach: Any, senders: dict[str, Any]) -> Any:
+    from scheduler import Scheduler
+
+    return Scheduler(db, coach, senders)
+
+
+async def chat(settings: Settings, _plan: Plan | None = None) -> int:
     """The console chat, with the scheduler running beside it."""
     from bot.adapters.console import ConsoleChat
 
@@ -66,53 +94,41 @@ async def chat(settings: Settings) -> int:
     console = ConsoleChat(coach, user_id=settings.console_user, files_dir=settings.files_dir)
     scheduler = _scheduler(db, coach, {"console": console})
     try:
-        if scheduler is not None:
-            await scheduler.start()
+        await scheduler.start()
         await console.run(sys.stdin.readline, prompt=sys.stdin.isatty())
     finally:
-        if scheduler is not None:
-            await scheduler.shutdown()
+        await scheduler.shutdown()
         await db.dispose()
     return 0
 
 
-def _scheduler(db: Database, coach: Any, senders: dict[str, Any]) -> Any:
-    try:
-        from scheduler import Scheduler
-    except ImportError:
-        return None
-    return Scheduler(db, coach, senders)
-
-
-async def run(settings: Settings) -> int:
+async def run(settings: Settings, plan: Plan) -> int:
     """Everything in one process; the console chat when no platform is configured."""
+    if plan.console:
+        return await chat(settings, plan)
+    from bot.web import build_app
+
     db = await _open(settings)
     coach = _coach(db)
     adapters = _platform_adapters(settings, coach)
-    if not adapters:
-        await db.dispose()
-        return await chat(settings)
-    from bot.web import build_app
-
     web_adapters = []
     for adapter in adapters:
-        if adapter.platform == "telegram" and not settings.telegram_webhook_url:
+        if adapter.platform == "telegram" and plan.telegram == "polling":
             await adapter.start_polling()
-        elif adapter.platform == "slack" and settings.slack_app_token:
+        elif adapter.platform == "slack" and (plan.slack or "").startswith("Socket Mode"):
             await adapter.start_socket_mode()
         else:
             web_adapters.append(adapter)
     scheduler = _scheduler(db, coach, {a.platform: a for a in adapters})
-    if scheduler is not None:
-        await scheduler.start()
+    await scheduler.start()
     try:
-        if web_adapters:
-            await _serve(build_app(db, web_adapters), settings.port)
+        if plan.http is not None:
+            app = build_app(db, web_adapters, watch=adapters, metrics_enabled=settings.metrics)
+            await _serve(app, plan.http)
         else:
             await _until_stopped()
     finally:
-        if scheduler is not None:
-            await scheduler.shutdown()
+        await scheduler.shutdown()
         for adapter in adapters:
             if adapter not in web_adapters:
                 await adapter.stop()
@@ -120,34 +136,36 @@ async def run(settings: Settings) -> int:
     return 0
 
 
-async def web(settings: Settings) -> int:
+async def web(settings: Settings, plan: Plan) -> int:
     from bot.web import build_app
 
+    assert plan.http is not None
     db = await _open(settings)
     adapters = _platform_adapters(settings, _coach(db))
     try:
-        await _serve(build_app(db, adapters), settings.port)
+        await _serve(build_app(db, adapters, metrics_enabled=settings.metrics), plan.http)
     finally:
         await db.dispose()
     return 0
 
 
-async def clock(settings: Settings) -> int:
+async def clock(settings: Settings, plan: Plan) -> int:
+    """The scheduler; /healthz and /metrics on PORT when it is set."""
+    from bot.web import build_app
+
     db = await _open(settings)
     coach = _coach(db)
     adapters = _platform_adapters(settings, coach)
     scheduler = _scheduler(db, coach, {a.platform: a for a in adapters})
-    if scheduler is None:
-        print(
-            "hipcoach clock: the scheduler is not available in this version yet.", file=sys.stderr
-        )
-        await db.dispose()
-        return 2
     for adapter in adapters:
         await adapter.start_sender()
     await scheduler.start()
     try:
-        await _until_stopped()
+        if plan.http is not None:
+            app = build_app(db, [], watch=adapters, metrics_enabled=settings.metrics)
+            await _serve(app, plan.http)
+        else:
+            await _until_stopped()
     finally:
         await scheduler.shutdown()
         for adapter in adapters:
@@ -156,7 +174,24 @@ async def clock(settings: Settings) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def check(settings: Settings, processes: list[str]) -> int:
+    """Print each process type's verdict. Named process types: 0 only if all would start.
+    None named: every type is shown, and 0 if run, web or clock would start."""
+    plans = [plan(cast(Process, p), settings) for p in (processes or PROCESS_TYPES)]
+    for each in plans:
+        print(each.line() if each.ok else each.refusal())
+    starting = [p.process for p in plans if p.ok]
+    refusing = [p.process for p in plans if not p.ok]
+    if processes:
+        return 0 if not refusing else EX_CONFIG
+    print(
+        f"would start: {', '.join(starting) or 'none'}; "
+        f"would refuse: {', '.join(refusing) or 'none'}"
+    )
+    return 0 if set(starting) & {"run", "web", "clock"} else EX_CONFIG
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hipcoach", description="A coach for runners with sore hips."
     )
@@ -166,19 +201,41 @@ def main(argv: list[str] | None = None) -> int:
         "run", help="everything in one process (console chat without platform credentials)"
     )
     sub.add_parser("chat", help="the console chat")
-    sub.add_parser("web", help="HTTP: Telegram webhook, Slack events, /healthz")
+    sub.add_parser("web", help="HTTP: Telegram webhook, Slack events, /healthz, /metrics")
     sub.add_parser("clock", help="the scheduler: due check-ins, warm-ups and the outbox")
+    checker = sub.add_parser(
+        "check", help="say what each process type would run with this environment"
+    )
+    checker.add_argument(
+        "processes", nargs="*", metavar="PROCESS", help=f"any of {', '.join(PROCESS_TYPES)}"
+    )
     db = sub.add_parser("db", help="database tasks")
     db.add_argument("action", choices=["upgrade"])
-    args = parser.parse_args(argv)
+    return parser
 
-    settings = Settings.from_env()
-    console = args.command == "chat" or (
-        args.command == "run" and not (settings.telegram_enabled or settings.slack_enabled)
-    )
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    unknown = [p for p in getattr(args, "processes", []) if p not in PROCESS_TYPES]
+    if unknown:
+        choices = ", ".join(PROCESS_TYPES)
+        parser.error(f"unknown process type {unknown[0]!r} (choose from {choices})")
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        what = "cannot use this environment" if args.command == "check" else "refusing to start"
+        print(f"hipcoach {args.command}: {what}:", file=sys.stderr)
+        for name, message in error.problems:
+            print(f"  {name}: {message}", file=sys.stderr)
+        return EX_CONFIG
+    if args.command == "check":
+        return check(settings, args.processes)
+
+    chosen = plan(cast(Process, args.command), settings) if args.command in PROCESS_TYPES else None
     logging.basicConfig(
         # The console chat shares the terminal: only warnings, unless asked.
-        level=logging.WARNING if console and not args.verbose else logging.INFO,
+        level=logging.WARNING if chosen and chosen.console and not args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
@@ -186,9 +243,19 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(upgrade_async(settings.database_url))
         print("database is up to date")
         return 0
-    commands = {"chat": chat, "run": run, "web": web, "clock": clock}
+    assert chosen is not None
+    if not chosen.ok:
+        print(chosen.refusal(), file=sys.stderr)
+        return EX_CONFIG
+    print(chosen.line(), file=sys.stderr, flush=True)
+    commands: dict[str, Callable[[Settings, Plan], Coroutine[Any, Any, int]]] = {
+        "chat": chat,
+        "run": run,
+        "web": web,
+        "clock": clock,
+    }
     try:
-        return asyncio.run(commands[args.command](settings))
+        return asyncio.run(commands[args.command](settings, chosen))
     except KeyboardInterrupt:
         return 130
 

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm.exc import StaleDataError
 
+from bot import metrics
 from bot.charts import DayPoint, render_progress_chart
 from bot.engine import machine
 from bot.engine.events import Attachment, ChatKind, Inbound, InboundKind, Outbound
@@ -114,6 +115,7 @@ class Coach:
         self.content = content or default_content()
         self.clock = clock
 
+    @metrics.observe_turn
     async def handle(self, inbound: Inbound) -> list[Outbound]:
         """Handle one event once; a duplicate delivery returns no replies."""
         for attempt in range(1, TURN_ATTEMPTS + 1):
@@ -240,6 +242,7 @@ class Coach:
                         user.id, level=level, trigger=trigger, flow=flow, message=message
                     )
                     log.warning("escalation user=%s level=%s flow=%s", user.id, level, flow)
+                    metrics.escalation(level)
                 case RecordScreening(kind=kind, answers=answers, level=level):
                     await repo.add_screening(user.id, kind=kind, answers=answers, level=level)
                 case RecordPlanChange() as change:

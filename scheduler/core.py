@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot import metrics
 from bot.delivery import DeliveryError, PermanentFailure, RetryAfter, Sender, TransientFailure
 from bot.engine.events import Outbound
 from bot.engine.flows.account import next_checkin_at
@@ -134,7 +135,7 @@ class Scheduler:
     ) -> None:
         self.db = db
         self.coach = coach
-        self.senders = dict(senders)
+        self.senders = metrics.counted_senders(senders)
         self.clock = clock
         self.config = config or SchedulerConfig.from_env()
         self.limiter = limiter or RateLimiter()
@@ -213,6 +214,7 @@ class Scheduler:
 
     # --- the due-work tick ----------------------------------------------------------------
 
+    @metrics.timed_tick
     async def tick(self, now: datetime | None = None) -> int:
         """Write every due reminder to the outbox; returns how many messages were queued."""
         now = now or self.clock()
@@ -234,6 +236,7 @@ class Scheduler:
         for _ in range(10_000):  # a bound, not a limit anyone reaches
             async with self.db.transaction() as repo:
                 users = await claim(repo, now, self.config.batch)
+                metrics.due_users(len(users))
                 for user in users:
                     queued += await self._guarded(repo, user, now, handle)
             if len(users) < self.config.batch or self._stopping:

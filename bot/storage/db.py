@@ -24,10 +24,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
 
 from alembic import command
 from alembic.config import Config
@@ -42,8 +43,10 @@ __all__ = [
     "MIGRATIONS_DIR",
     "Database",
     "alembic_config",
+    "asyncpg_connect_args",
     "create_engine",
     "default_database_url",
+    "describe_database",
     "downgrade",
     "downgrade_async",
     "normalize_database_url",
@@ -89,6 +92,69 @@ def normalize_database_url(url: str | URL) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# Query parameters that asyncpg.connect() takes as keyword arguments, with the type it wants
+# (SQLAlchemy hands every URL query parameter to it unchanged, as a string).
+_ASYNCPG_KEYWORDS: dict[str, Callable[[str], Any]] = {
+    "ssl": lambda v: {"true": True, "false": False}.get(v.lower(), v),
+    "direct_tls": lambda v: v.lower() in ("1", "true", "yes", "on"),
+    "timeout": float,
+    "command_timeout": float,
+    "statement_cache_size": int,
+    "max_cached_statement_lifetime": float,
+    "max_cacheable_statement_size": int,
+    "target_session_attrs": str,
+    "krbsrvname": str,
+    "gsslib": str,
+    "passfile": str,
+    "service": str,
+    "servicefile": str,
+}
+# Read by SQLAlchemy's dialect itself (or its multi-host handling), not by asyncpg.
+_SQLALCHEMY_KEYS = frozenset({"prepared_statement_cache_size", "host", "port"})
+# libpq spellings asyncpg knows under another name.
+_LIBPQ_RENAMES = {"connect_timeout": "timeout"}
+
+
+def asyncpg_connect_args(url: str | URL) -> tuple[URL, dict[str, Any]]:
+    """Split a PostgreSQL URL into what SQLAlchemy may keep and asyncpg's connect_args.
+
+    Providers hand out libpq URLs (`?sslmode=require`, `sslrootcert=...`,
+    `options=-c search_path=...`, `application_name=...`); passed through as keyword
+    arguments they crash asyncpg ("unexpected keyword argument 'sslmode'"). Those go into a
+    host-less DSN given as `dsn`: asyncpg parses libpq's ssl* parameters itself, sends the
+    rest as startup parameters like libpq does, and the URL's host, user and database still
+    come from the keyword arguments SQLAlchemy builds.
+    """
+    parsed = make_url(str(url)) if not isinstance(url, URL) else url
+    keep: dict[str, Any] = {}
+    connect_args: dict[str, Any] = {}
+    libpq: list[tuple[str, str]] = []
+    for key, value in parsed.query.items():
+        values = value if isinstance(value, tuple) else (value,)
+        name = _LIBPQ_RENAMES.get(key, key)
+        if key in _SQLALCHEMY_KEYS:
+            keep[key] = value
+        elif name in _ASYNCPG_KEYWORDS:
+            connect_args[name] = _ASYNCPG_KEYWORDS[name](values[-1])
+        else:
+            libpq.extend((key, v) for v in values)
+    if libpq:
+        connect_args["dsn"] = "postgresql://?" + urlencode(libpq, quote_via=quote)
+    return parsed.set(query=keep), connect_args
+
+
+def describe_database(url: str | URL) -> str:
+    """The database in a few words for the start-up line: kind and place, never a password."""
+    parsed = make_url(normalize_database_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite {parsed.database or ':memory:'}"
+    where = parsed.host or "local socket"
+    if parsed.port:
+        where += f":{parsed.port}"
+    tls = parsed.query.get("sslmode") or parsed.query.get("ssl")
+    return f"PostgreSQL {where}/{parsed.database or ''}" + (f" (sslmode={tls})" if tls else "")
+
+
 def _is_sqlite_file(url: URL) -> bool:
     database = url.database or ""
     return bool(database) and database != ":memory:" and url.query.get("mode") != "memory"
@@ -103,8 +169,11 @@ def create_engine(url: str, *, foreign_keys: bool = True, echo: bool = False) ->
     """
     parsed = make_url(normalize_database_url(url))
     if parsed.get_backend_name() != "sqlite":
+        parsed, connect_args = asyncpg_connect_args(parsed)
         # pre_ping: long-lived web/clock processes outlive server-side idle disconnects.
-        return _create_async_engine(parsed, echo=echo, pool_pre_ping=True)
+        return _create_async_engine(
+            parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args
+        )
 
     engine = _create_async_engine(parsed, echo=echo)
     wal = _is_sqlite_file(parsed)
