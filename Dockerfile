@@ -1,7 +1,10 @@
-# hipcoach: one image for every process type (web, clock, and the release migration).
+# hipcoach: one image for every process type (web, clock, run, and the release migration).
 #   docker build -t hipcoach .
+#   docker run --rm --env-file .env hipcoach hipcoach check web clock
 #   docker run --rm -e DATABASE_URL=postgresql://... hipcoach hipcoach db upgrade
-#   docker run --rm -p 8080:8080 -e DATABASE_URL=... -e TELEGRAM_BOT_TOKEN=... hipcoach
+#   docker run --rm -p 8080:8080 --env-file .env hipcoach           # hipcoach web
+# Inside the container the processes bind 0.0.0.0 (they detect /.dockerenv; HOST overrides)
+# and serve /healthz and /metrics on PORT, clock and run included.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -12,7 +15,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first (cached while only the code changes), then the package itself.
+# The package with its dependencies (pyproject.toml pins the ranges).
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY content ./content

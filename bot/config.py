@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, PrivateAttr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -75,12 +75,16 @@ class Settings(BaseSettings):
         str_strip_whitespace=True,
     )
 
-    database_url: str = Field(default_factory=_default_sqlite_url, validation_alias="DATABASE_URL")
+    # repr=False: the URL holds the database password.
+    database_url: str = Field(
+        default_factory=_default_sqlite_url, validation_alias="DATABASE_URL", repr=False
+    )
 
     telegram_bot_token: str | None = _secret("TELEGRAM_BOT_TOKEN")
     telegram_api_url: str | None = Field(default=None, validation_alias="TELEGRAM_API_URL")
     telegram_file_url: str | None = Field(default=None, validation_alias="TELEGRAM_FILE_URL")
-    telegram_webhook_url: str | None = Field(default=None, validation_alias="TELEGRAM_WEBHOOK_URL")
+    # Some operators put a secret path in it.
+    telegram_webhook_url: str | None = _secret("TELEGRAM_WEBHOOK_URL")
     telegram_webhook_secret: str | None = _secret("TELEGRAM_WEBHOOK_SECRET")
 
     slack_bot_token: str | None = _secret("SLACK_BOT_TOKEN")
@@ -126,6 +130,14 @@ class Settings(BaseSettings):
         return (init_settings,)
 
     # --- value checks -------------------------------------------------------------------------
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, values: Any) -> Any:
+        # "VAR= " in an env file means "not set", like an empty value.
+        if isinstance(values, dict):
+            return {k: v for k, v in values.items() if not (isinstance(v, str) and not v.strip())}
+        return values
 
     @field_validator("database_url")
     @classmethod
