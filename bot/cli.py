@@ -24,8 +24,19 @@ from bot.verdict import EX_CONFIG, PROCESS_TYPES, Plan, Process, plan
 log = logging.getLogger("hipcoach")
 
 
+class StartupError(Exception):
+    """Something outside hipcoach stops it from starting (e.g. the database is unreachable)."""
+
+
 async def _open(settings: Settings) -> Database:
-    await upgrade_async(settings.database_url)
+    try:
+        await upgrade_async(settings.database_url)
+    except Exception as error:
+        # One line an operator can act on instead of a driver traceback; no URL, no password.
+        first = (str(error).strip().splitlines() or [""])[0][:300]
+        raise StartupError(
+            f"DATABASE_URL: cannot open the database ({type(error).__name__}: {first})"
+        ) from error
     return Database(settings.database_url)
 
 
@@ -256,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         return asyncio.run(commands[args.command](settings, chosen))
+    except StartupError as error:
+        print(f"hipcoach {args.command}: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
