@@ -8,6 +8,7 @@ verdicts. The subprocess tests run the real command line exactly as a Procfile w
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -376,3 +377,102 @@ def test_every_contract_variable_is_read_from_the_environment() -> None:
 def test_empty_variables_count_as_unset_as_compose_hands_them_over() -> None:
     loaded = settings({"TELEGRAM_BOT_TOKEN": "", "PORT": "", "HOST": " ", "HIPCOACH_METRICS": ""})
     assert loaded.telegram_bot_token is None and loaded.port is None and loaded.metrics
+
+
+# --- the README's table is the code's -----------------------------------------------------------
+
+T, W = {"TELEGRAM_BOT_TOKEN": TOKEN}, {"TELEGRAM_WEBHOOK_URL": WEBHOOK["TELEGRAM_WEBHOOK_URL"]}
+S = {"TELEGRAM_WEBHOOK_SECRET": WEBHOOK["TELEGRAM_WEBHOOK_SECRET"]}
+B, G, A = (
+    {"SLACK_BOT_TOKEN": "xoxb-1"},
+    {"SLACK_SIGNING_SECRET": "g"},
+    {"SLACK_APP_TOKEN": "xapp-1"},
+)
+OA = {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "c"}
+# README row -> environments it stands for, each with the variable a "(the other one)" or
+# "(that variable)" cell means.
+README_ROWS: dict[str, list[tuple[dict[str, str], str | None]]] = {
+    "none": [({}, None)],
+    "T": [(T, None)],
+    "T W S": [({**T, **W, **S}, None)],
+    "T W, no S": [({**T, **W}, None)],
+    "W `http://` without `TELEGRAM_API_URL`": [
+        ({**T, **S, "TELEGRAM_WEBHOOK_URL": "http://coach.example.org/telegram"}, None)
+    ],
+    "W, S, `TELEGRAM_API_URL` or `TELEGRAM_FILE_URL` without T": [
+        (W, None),
+        (S, None),
+        ({"TELEGRAM_API_URL": "http://127.0.0.1:8081/bot"}, None),
+        ({"TELEGRAM_FILE_URL": "http://127.0.0.1:8081/file/bot"}, None),
+    ],
+    "B G": [({**B, **G}, None)],
+    "B, no G, no A": [(B, None)],
+    "B A": [({**B, **A}, None)],
+    "O G": [({**OA, **G}, None)],
+    "O without G": [(OA, None)],
+    "only one of `SLACK_CLIENT_ID` / `SLACK_CLIENT_SECRET`": [
+        ({"SLACK_CLIENT_ID": "1.2", **G}, "SLACK_CLIENT_SECRET"),
+        ({"SLACK_CLIENT_SECRET": "c", **G}, "SLACK_CLIENT_ID"),
+    ],
+    "O A": [({**OA, **G, **A}, None)],
+    "G, A or `SLACK_API_URL` without B or O": [
+        (G, None),
+        (A, None),
+        ({"SLACK_API_URL": "http://127.0.0.1:8082/api/"}, None),
+    ],
+    "a value that does not parse (`PORT=eighty`, `HOST`, `DATABASE_URL`, a secret Telegram "
+    "would refuse, `HIPCOACH_*`)": [
+        ({"PORT": "eighty"}, "PORT"),
+        ({"HOST": "every interface"}, "HOST"),
+        ({"DATABASE_URL": "hipcoach.db"}, "DATABASE_URL"),
+        ({**T, **W, "TELEGRAM_WEBHOOK_SECRET": "no spaces allowed"}, "TELEGRAM_WEBHOOK_SECRET"),
+        ({"HIPCOACH_DISPATCH_SECONDS": "-1"}, "HIPCOACH_DISPATCH_SECONDS"),
+    ],
+}
+
+
+def readme_matrix() -> list[list[str]]:
+    text = (ROOT / "README.md").read_text()
+    table = text.split("| variables | `run` | `web` | `clock` | `chat` |", 1)[1]
+    rows = []
+    for line in table.strip().splitlines()[1:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
+    return rows
+
+
+def test_the_readme_matrix_says_what_the_code_does() -> None:
+    rows = readme_matrix()
+    assert [row[0] for row in rows] == list(README_ROWS)
+    for first, *cells in rows:
+        for env, special in README_ROWS[first]:
+            named: str | None = None
+            for process, cell in zip(("run", "web", "clock", "chat"), cells, strict=True):
+                where = f"{first!r} / {process}: {cell}"
+                problems = verdict_problems(env, process)
+                if not cell.startswith("refuses"):
+                    verdict = plan(process, settings(env))  # type: ignore[arg-type]
+                    assert not problems, where
+                    line = verdict.line()
+                    for words, shown in (
+                        ("polling", "Telegram polling"),
+                        ("Telegram webhook", "Telegram webhook"),
+                        ("Socket Mode", "Slack Socket Mode"),
+                        ("Slack HTTP", "Slack HTTP"),
+                        ("OAuth", "OAuth, many workspaces"),
+                        ("console", "console chat"),
+                        ("sends Telegram", "Telegram sending only"),
+                        ("sends Slack", "Slack sending only"),
+                        ("ignored", "settings are ignored"),
+                    ):
+                        if words in cell or (cell == "same" and words in cells[0]):
+                            assert shown in line, where
+                    continue
+                match = re.search(r"\(`(\w+)`", cell)
+                if match:
+                    named = match[1]
+                elif "the other one" in cell or "that variable" in cell:
+                    named = special
+                assert named is not None, where
+                assert named in problems, (where, problems)

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import text
@@ -10,6 +14,8 @@ from sqlalchemy import text
 from bot.service import Coach
 from bot.storage.db import Database, asyncpg_connect_args, describe_database
 from tests.chat_driver import Chat
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_libpq_parameters_become_asyncpg_arguments() -> None:
@@ -66,3 +72,18 @@ async def test_a_provider_style_url_opens_the_database_and_runs_a_turn(pg_url: s
             assert await repo.get_user("telegram", "555", lock=False) is not None
     finally:
         await db.dispose()
+
+
+def test_hipcoach_db_upgrade_takes_the_provider_style_url(pg_url: str) -> None:
+    url = pg_url.replace("postgresql+asyncpg://", "postgres://") + "?sslmode=disable"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+        cwd=str(ROOT),
+        env={**env, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "database is up to date" in done.stdout
