@@ -14,10 +14,10 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, cast
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, env_names
 from bot.storage.db import Database, upgrade_async
 from bot.verdict import EX_CONFIG, PROCESS_TYPES, Plan, Process, plan
 
@@ -44,6 +44,36 @@ def _coach(db: Database) -> Any:
     from bot.service import Coach
 
     return Coach(db)
+
+
+# What to check when a platform does not answer at start-up.
+_PLATFORM_VARIABLES = {
+    "telegram": "TELEGRAM_BOT_TOKEN (and TELEGRAM_API_URL if set)",
+    "slack": "SLACK_BOT_TOKEN or SLACK_APP_TOKEN (and SLACK_API_URL if set)",
+}
+
+
+def _redact(text: str, settings: Settings) -> str:
+    # Library errors can quote a rejected token ("The token `123:abc` was rejected").
+    for name in env_names().values():
+        value = getattr(settings, name)
+        if isinstance(value, str) and len(value) >= 4 and name not in ("host", "console_user"):
+            text = text.replace(value, "***")
+    return text
+
+
+async def _start(settings: Settings, adapter: Any, step: Callable[[], Awaitable[None]]) -> None:
+    """Connect one adapter; a platform that refuses or cannot be reached stops the process
+    with one line naming what to check (exit 1: it may be passing, so a restart may help)."""
+    try:
+        await step()
+    except Exception as error:
+        platform = str(getattr(adapter, "platform", "platform"))
+        detail = _redact(f"{type(error).__name__}: {error}".splitlines()[0][:300], settings)
+        raise StartupError(
+            f"{platform.capitalize()} did not accept the connection at start-up ({detail}); "
+            f"check {_PLATFORM_VARIABLES.get(platform, 'its settings')}"
+        ) from error
 
 
 def _platform_adapters(settings: Settings, coach: Any) -> list[Any]:
@@ -123,26 +153,32 @@ async def run(settings: Settings, plan: Plan) -> int:
     coach = _coach(db)
     adapters = _platform_adapters(settings, coach)
     web_adapters = []
-    for adapter in adapters:
-        if adapter.platform == "telegram" and plan.telegram == "polling":
-            await adapter.start_polling()
-        elif adapter.platform == "slack" and (plan.slack or "").startswith("Socket Mode"):
-            await adapter.start_socket_mode()
-        else:
-            web_adapters.append(adapter)
     scheduler = _scheduler(db, coach, {a.platform: a for a in adapters})
-    await scheduler.start()
     try:
+        for adapter in adapters:
+            if adapter.platform == "telegram" and plan.telegram == "polling":
+                await _start(settings, adapter, adapter.start_polling)
+            elif adapter.platform == "slack" and (plan.slack or "").startswith("Socket Mode"):
+                await _start(settings, adapter, adapter.start_socket_mode)
+            else:
+                await _start(settings, adapter, adapter.start_web)
+                web_adapters.append(adapter)
+        await scheduler.start()
         if plan.http is not None:
-            app = build_app(db, web_adapters, watch=adapters, metrics_enabled=settings.metrics)
+            app = build_app(
+                db,
+                web_adapters,
+                watch=adapters,
+                metrics_enabled=settings.metrics,
+                start_adapters=False,
+            )
             await _serve(app, plan.http)
         else:
             await _until_stopped()
     finally:
         await scheduler.shutdown()
         for adapter in adapters:
-            if adapter not in web_adapters:
-                await adapter.stop()
+            await adapter.stop()
         await db.dispose()
     return 0
 
@@ -154,8 +190,13 @@ async def web(settings: Settings, plan: Plan) -> int:
     db = await _open(settings)
     adapters = _platform_adapters(settings, _coach(db))
     try:
-        await _serve(build_app(db, adapters, metrics_enabled=settings.metrics), plan.http)
+        for adapter in adapters:
+            await _start(settings, adapter, adapter.start_web)
+        app = build_app(db, adapters, metrics_enabled=settings.metrics, start_adapters=False)
+        await _serve(app, plan.http)
     finally:
+        for adapter in adapters:
+            await adapter.stop()
         await db.dispose()
     return 0
 
@@ -168,10 +209,10 @@ async def clock(settings: Settings, plan: Plan) -> int:
     coach = _coach(db)
     adapters = _platform_adapters(settings, coach)
     scheduler = _scheduler(db, coach, {a.platform: a for a in adapters})
-    for adapter in adapters:
-        await adapter.start_sender()
-    await scheduler.start()
     try:
+        for adapter in adapters:
+            await _start(settings, adapter, adapter.start_sender)
+        await scheduler.start()
         if plan.http is not None:
             app = build_app(db, [], watch=adapters, metrics_enabled=settings.metrics)
             await _serve(app, plan.http)

@@ -67,9 +67,12 @@ def build_app(
     *,
     watch: Sequence[Any] = (),
     metrics_enabled: bool = True,
+    start_adapters: bool = True,
 ) -> Starlette:
-    """`adapters` serve their routes and are started with the app; `watch` are other
-    running adapters (polling, Socket Mode, senders) that /healthz also asks."""
+    """`adapters` serve their routes (and are started and stopped with the app, unless the
+    caller does that itself: `start_adapters=False`, as the CLI does to report a platform
+    that refuses the connection in one line); `watch` are other running adapters
+    (polling, Socket Mode, senders) that /healthz also asks."""
     checked = [*adapters, *(a for a in watch if a not in adapters)]
 
     async def healthz(_: Request) -> JSONResponse:
@@ -105,6 +108,9 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if not start_adapters:
+            yield
+            return
         for adapter in adapters:
             await adapter.start_web()
         try:

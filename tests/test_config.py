@@ -7,6 +7,7 @@ verdicts. The subprocess tests run the real command line exactly as a Procfile w
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -476,3 +477,36 @@ def test_the_readme_matrix_says_what_the_code_does() -> None:
                     named = special
                 assert named is not None, where
                 assert named in problems, (where, problems)
+
+
+# --- a platform that refuses the connection ----------------------------------------------------
+
+
+@pytest.mark.parametrize("process", ["web", "run", "clock"])
+async def test_a_token_telegram_rejects_stops_the_process_with_one_line(
+    tmp_path: Path, process: str
+) -> None:
+    from tests.fake_telegram import FakeTelegram
+
+    fake = FakeTelegram()
+    await fake.start()
+    wrong = "999999:SECRET-revoked-token"
+    env = clean_env(
+        tmp_path,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'hipcoach.db'}",
+        TELEGRAM_BOT_TOKEN=wrong,
+        TELEGRAM_API_URL=fake.api_url,
+        TELEGRAM_WEBHOOK_URL=WEBHOOK["TELEGRAM_WEBHOOK_URL"],
+        TELEGRAM_WEBHOOK_SECRET=WEBHOOK["TELEGRAM_WEBHOOK_SECRET"],
+        HOST="127.0.0.1",
+    )
+    try:
+        done = await asyncio.to_thread(hipcoach, process, env=env)
+    finally:
+        await fake.stop()
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"hipcoach {process}: Telegram did not accept the connection")
+    assert "InvalidToken" in last and "check TELEGRAM_BOT_TOKEN" in last
+    assert "Traceback" not in done.stderr
+    assert "SECRET-revoked-token" not in done.stderr + done.stdout
