@@ -273,3 +273,91 @@ async def test_the_entry_point_proxies_to_web_and_keeps_metrics_private(
             await child.wait()
         await fake.stop()
     assert web.returncode == 0  # SIGTERM: a clean shutdown, not a kill
+
+
+def provider_style(url: str) -> str:
+    """A migrated test database's URL as a hosting provider writes it."""
+    if url.startswith("sqlite"):
+        return url
+    return url.replace("postgresql+asyncpg://", "postgres://") + "?sslmode=disable"
+
+
+async def test_web_and_clock_run_side_by_side_as_the_compose_recipe_runs_them(
+    db_url: str, tmp_path: Path
+) -> None:
+    from tests.fault_tools import Hipcoach, wait_until
+    from tests.test_faults_kill import onboard
+    from tests.test_metrics import make_due, samples, value
+    from tests.test_scheduler_helpers import PROMPT
+
+    runner = 880001
+    await onboard(db_url, runner)
+    await make_due(db_url, runner)
+    fake = FakeTelegram()
+    await fake.start()
+    web_port, clock_port = free_port(), free_port()
+    secret = "side-by-side-secret"
+    # One environment for both, as compose's x-platforms gives it; only PORT differs here
+    # because both share this machine's loopback.
+    shared = {
+        "PATH": os.environ["PATH"],
+        "DATABASE_URL": provider_style(db_url),
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": fake.api_url,
+        "TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{web_port}/telegram",
+        "TELEGRAM_WEBHOOK_SECRET": secret,
+        "HIPCOACH_METRICS": "on",
+        "HIPCOACH_TICK_SECONDS": "1",
+        "HIPCOACH_DISPATCH_SECONDS": "1",
+        "HOST": "127.0.0.1",
+    }
+    log = tmp_path / "hipcoach.log"
+    web = await Hipcoach("web", {**shared, "PORT": str(web_port)}, log).start()
+    clock = await Hipcoach("clock", {**shared, "PORT": str(clock_port)}, log).start()
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            for port, process in ((web_port, web), (clock_port, clock)):
+                for _ in range(300):
+                    try:
+                        health = await http.get(f"http://127.0.0.1:{port}/healthz")
+                        if health.status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    assert process.returncode is None, process.log()
+                    await asyncio.sleep(0.1)
+                assert health.json() == {"status": "ok"}, process.log()
+            # The clock sends the due reminder; web answers a runner through the webhook.
+            await wait_until(
+                lambda: any(PROMPT in c.text for c in fake.calls_to("sendMessage", runner)),
+                "the reminder from clock",
+                process=clock,
+            )
+            update = {
+                "update_id": fake.next_update_id(),
+                **fake.message_update(
+                    {"id": 880002, "type": "private", "first_name": "Sam"},
+                    {"id": 880002, "is_bot": False, "first_name": "Sam"},
+                    "/start",
+                ),
+            }
+            answered = await http.post(
+                f"http://127.0.0.1:{web_port}/telegram",
+                json=update,
+                headers={"X-Telegram-Bot-Api-Secret-Token": secret},
+            )
+            assert answered.status_code == 200 and fake.calls_to("sendMessage", 880002)
+            clock_metrics = samples((await http.get(f"http://127.0.0.1:{clock_port}/metrics")).text)
+            web_metrics = samples((await http.get(f"http://127.0.0.1:{web_port}/metrics")).text)
+    finally:
+        await web.stop()
+        await clock.stop()
+        await fake.stop()
+    assert value(clock_metrics, "hipcoach_sends_total", platform="telegram", result="ok") == 1
+    assert value(clock_metrics, "hipcoach_tick_due_users_sum") >= 1
+    assert (
+        value(web_metrics, "hipcoach_events_handled_total", platform="telegram", kind="command")
+        == 1
+    )
+    # SIGTERM: both shut down cleanly rather than being killed mid-way.
+    assert (web.returncode, clock.returncode) == (0, 0), log.read_text()[-3000:]
