@@ -17,6 +17,8 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, cast
 
+from sqlalchemy.engine import make_url
+
 from bot.config import ConfigError, Settings, env_names
 from bot.storage.db import Database, upgrade_async
 from bot.verdict import EX_CONFIG, PROCESS_TYPES, Plan, Process, plan
@@ -28,12 +30,24 @@ class StartupError(Exception):
     """Something outside hipcoach stops it from starting (e.g. the database is unreachable)."""
 
 
+def _redact(text: str, settings: Settings) -> str:
+    # Library errors can quote a rejected token ("The token `123:abc` was rejected").
+    for name in env_names().values():
+        value = getattr(settings, name)
+        if isinstance(value, str) and len(value) >= 4 and name not in ("host", "console_user"):
+            text = text.replace(value, "***")
+    password = make_url(settings.database_url).password
+    if password and len(str(password)) >= 4:
+        text = text.replace(str(password), "***")
+    return text
+
+
 async def _open(settings: Settings) -> Database:
     try:
         await upgrade_async(settings.database_url)
     except Exception as error:
         # One line an operator can act on instead of a driver traceback; no URL, no password.
-        first = (str(error).strip().splitlines() or [""])[0][:300]
+        first = _redact((str(error).strip().splitlines() or [""])[0][:300], settings)
         raise StartupError(
             f"DATABASE_URL: cannot open the database ({type(error).__name__}: {first})"
         ) from error
@@ -51,15 +65,6 @@ _PLATFORM_VARIABLES = {
     "telegram": "TELEGRAM_BOT_TOKEN (and TELEGRAM_API_URL if set)",
     "slack": "SLACK_BOT_TOKEN or SLACK_APP_TOKEN (and SLACK_API_URL if set)",
 }
-
-
-def _redact(text: str, settings: Settings) -> str:
-    # Library errors can quote a rejected token ("The token `123:abc` was rejected").
-    for name in env_names().values():
-        value = getattr(settings, name)
-        if isinstance(value, str) and len(value) >= 4 and name not in ("host", "console_user"):
-            text = text.replace(value, "***")
-    return text
 
 
 async def _start(settings: Settings, adapter: Any, step: Callable[[], Awaitable[None]]) -> None:
