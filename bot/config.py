@@ -22,6 +22,8 @@ class Settings(BaseModel):
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
     slack_api_url: str | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
     port: int = 8080
     files_dir: Path = Path("hipcoach-files")
     console_user: str = "local"
@@ -31,8 +33,13 @@ class Settings(BaseModel):
         return bool(self.telegram_bot_token)
 
     @property
+    def slack_oauth_enabled(self) -> bool:
+        """Slack distribution: any workspace installs the app ("Add to Slack")."""
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
     def slack_enabled(self) -> bool:
-        return bool(self.slack_bot_token)
+        return bool(self.slack_bot_token) or self.slack_oauth_enabled
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -53,6 +60,8 @@ class Settings(BaseModel):
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
             slack_app_token=get("SLACK_APP_TOKEN"),
             slack_api_url=get("SLACK_API_URL"),
+            slack_client_id=get("SLACK_CLIENT_ID"),
+            slack_client_secret=get("SLACK_CLIENT_SECRET"),
             port=int(get("PORT") or 8080),
             files_dir=Path(get("HIPCOACH_FILES_DIR") or "hipcoach-files"),
             console_user=get("HIPCOACH_CONSOLE_USER") or "local",

@@ -124,6 +124,9 @@ class FakeSlack:
         default_factory=dict
     )
     members: set[str] | None = None  # channels the bot is in (None: all)
+    # token -> the error Slack now answers every call made with it (revoked, uninstalled)
+    dead_tokens: dict[str, str] = field(default_factory=dict)
+    default_token: str = TOKEN
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     _ts: Any = field(default_factory=lambda: itertools.count(1))
@@ -202,8 +205,12 @@ class FakeSlack:
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        token = APP_TOKEN if method == "apps.connections.open" else TOKEN
-        if request.headers.get("Authorization") != f"Bearer {token}":
+        token = APP_TOKEN if method == "apps.connections.open" else self.default_token
+        sent = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if sent in self.dead_tokens:
+            self.calls.append(Call(method, {"_refused": self.dead_tokens[sent]}))
+            return web.json_response({"ok": False, "error": self.dead_tokens[sent]})
+        if sent != token:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         args = await self._args(request)
         self.calls.append(Call(method, args))
