@@ -52,6 +52,7 @@ class Slack:
     adapter: SlackAdapter
     db: Database
     clock: Clock
+    team: str = TEAM  # the workspace the requests come from
 
     async def post(
         self,
@@ -90,7 +91,7 @@ class Slack:
         n = next(_ids)
         form = {
             "token": "legacy",
-            "team_id": TEAM,
+            "team_id": self.team,
             "team_domain": "runners",
             "channel_id": channel,
             "channel_name": "directmessage" if channel.startswith("D") else "run-club",
@@ -133,13 +134,13 @@ class Slack:
     ) -> httpx.Response:
         body = {
             "token": "legacy",
-            "team_id": TEAM,
+            "team_id": self.team,
             "api_app_id": APP_ID,
             "event": event,
             "type": "event_callback",
             "event_id": event_id or f"Ev{next(_ids):08d}",
             "event_time": int(time.time()),
-            "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
+            "authorizations": [{"team_id": self.team, "user_id": BOT_USER, "is_bot": True}],
         }
         data = json.dumps(body).encode()
         return await self.settle(await self.post(data, "application/json", headers=headers))
@@ -185,10 +186,10 @@ class Slack:
         n = next(_ids)
         payload: dict[str, Any] = {
             "type": "block_actions",
-            "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+            "user": {"id": user, "username": user.lower(), "team_id": self.team},
             "api_app_id": APP_ID,
             "token": "legacy",
-            "team": {"id": TEAM, "domain": "runners"},
+            "team": {"id": self.team, "domain": "runners"},
             "trigger_id": f"trigger.{n}",
             "actions": [
                 {

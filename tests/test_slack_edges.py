@@ -19,7 +19,7 @@ import pytest
 from bot.delivery import DeliveryError
 from bot.engine.events import Outbound
 from scheduler.core import Scheduler
-from tests.fake_slack import BOT_USER, TEAM
+from tests.fake_slack import BOT_USER, TEAM, TOKEN
 from tests.test_slack import (  # noqa: F401  (slack: the fixture)
     ADMIN,
     APP_ID,
@@ -313,7 +313,7 @@ async def test_revoking_only_a_user_token_keeps_the_reminders(slack: Slack) -> N
 async def test_a_rejected_token_stops_sending_and_turns_health_red(slack: Slack) -> None:  # noqa: F811
     fake, adapter = slack.fake, slack.adapter
     assert adapter.health() is None
-    fake.dead_tokens[fake.default_token] = "invalid_auth"
+    fake.dead_tokens[TOKEN] = "invalid_auth"
     card = Outbound(chat_id=f"{TEAM}:{CHANNEL}", text="warm-up card")
     with pytest.raises(DeliveryError):
         await adapter.send(card)
