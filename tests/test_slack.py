@@ -692,8 +692,10 @@ async def test_socket_mode_connects_acks_and_answers(slack: Slack) -> None:
     fake = slack.fake
     settings = slack.adapter.settings.model_copy(update={"slack_app_token": APP_TOKEN})
     adapter = SlackAdapter(settings, slack.adapter.coach)
+    assert adapter.health() == "Slack Socket Mode is not connected"
     await adapter.start_socket_mode()
     try:
+        assert adapter.health() is None
         assert fake.of("apps.connections.open") and fake.sockets
         await fake.socket_send(
             {
@@ -721,3 +723,4 @@ async def test_socket_mode_connects_acks_and_answers(slack: Slack) -> None:
         assert "checkin — the daily check-in" in answer.text
     finally:
         await adapter.stop()
+    assert adapter.health() == "Slack Socket Mode is not connected"

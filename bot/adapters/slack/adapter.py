@@ -96,6 +96,17 @@ PERMANENT_ERRORS = frozenset(
 TOKEN_ERRORS = frozenset(
     {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 )
+# The Events API subscriptions (slack/manifest.yml lists the same; a test checks), as
+# subscription name -> the event type Bolt sees.
+BOT_EVENTS: dict[str, str] = {
+    "app_home_opened": "app_home_opened",
+    "app_mention": "app_mention",
+    "app_uninstalled": "app_uninstalled",
+    "member_joined_channel": "member_joined_channel",
+    "message.im": "message",
+    "tokens_revoked": "tokens_revoked",
+}
+COMMAND = "/hip"
 # Errors meaning "the bot cannot post here itself"; a slash command's response_url still can.
 NOT_HERE_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
 SLACK_IO_ERRORS = (SlackClientError, aiohttp.ClientError, TimeoutError, OSError)
@@ -440,13 +451,18 @@ class SlackAdapter:
     def _register(self) -> None:
         app = self.app
         app.use(self._screen)
-        app.command("/hip")(self._on_command)
-        app.event("message")(self._on_message)
-        app.event("app_mention")(self._on_mention)
-        app.event("app_home_opened")(self._on_home_opened)
-        app.event("member_joined_channel")(self._on_member_joined)
-        app.event("app_uninstalled")(self._on_uninstalled)
-        app.event("tokens_revoked")(self._on_tokens_revoked)
+        app.command(COMMAND)(self._on_command)
+        listeners = {
+            "message": self._on_message,
+            "app_mention": self._on_mention,
+            "app_home_opened": self._on_home_opened,
+            "member_joined_channel": self._on_member_joined,
+            "app_uninstalled": self._on_uninstalled,
+            "tokens_revoked": self._on_tokens_revoked,
+        }
+        assert set(listeners) == set(BOT_EVENTS.values())
+        for kind, listener in listeners.items():
+            app.event(kind)(listener)
         app.action(URL_ACTION_ID)(self._on_url_button)
         app.action(re.compile(f"^{ACTION_PREFIX}\\d+$"))(self._on_button)
         # Everything else Slack may send is acknowledged and ignored. Bolt runs the first
