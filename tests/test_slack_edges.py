@@ -18,7 +18,6 @@ import pytest
 
 from bot.delivery import DeliveryError
 from bot.engine.events import Outbound
-from scheduler.core import Scheduler
 from tests.fake_slack import BOT_USER, TEAM, TOKEN
 from tests.test_slack import (  # noqa: F401  (slack: the fixture)
     ADMIN,
@@ -27,6 +26,7 @@ from tests.test_slack import (  # noqa: F401  (slack: the fixture)
     RUNNER,
     Slack,
     onboard,
+    post_due_warmups,
     slack,
     stored_user,
 )
@@ -260,15 +260,9 @@ async def test_a_slash_command_delivered_twice_in_a_channel_is_answered_once(
 
 
 async def _reminders_after(slack: Slack, days: int = 1) -> list[Any]:  # noqa: F811
-    """Run the scheduler over the next `days` days; return what it posted."""
-    scheduler = Scheduler(
-        slack.db, slack.adapter.coach, {"slack": slack.adapter}, clock=slack.clock
-    )
+    """Let the scheduler run over the next `days` days; return what it posted."""
     mark = len(slack.fake.calls)
-    for _ in range(days * 24 * 4):
-        slack.clock.advance(minutes=15)
-        await scheduler.tick(slack.clock.now)
-        await scheduler.dispatch(slack.clock.now)
+    await post_due_warmups(slack, hours=24 * days)
     return [c for c in slack.since(mark) if c.method == "chat.postMessage"]
 
 

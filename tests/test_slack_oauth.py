@@ -331,3 +331,15 @@ async def test_rows_stored_before_workspaces_move_to_the_tokens_workspace_on_fir
         chat = await repo.get_team_chat("slack", f"{TEAM}:C1OLD", lock=False)
         assert chat is not None
         assert [w.created_by for w in await repo.list_warmups(chat.id)] == [f"{TEAM}:U2OLD"]
+
+
+def test_the_client_id_and_secret_turn_on_add_to_slack() -> None:
+    env = {
+        "SLACK_CLIENT_ID": CLIENT_ID,
+        "SLACK_CLIENT_SECRET": CLIENT_SECRET,
+        "SLACK_SIGNING_SECRET": SECRET,
+    }
+    settings = Settings.from_env(env)
+    assert settings.slack_enabled and settings.slack_oauth_enabled
+    assert (settings.slack_client_id, settings.slack_client_secret) == (CLIENT_ID, CLIENT_SECRET)
+    assert not Settings.from_env({"SLACK_CLIENT_ID": CLIENT_ID}).slack_enabled

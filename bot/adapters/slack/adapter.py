@@ -174,6 +174,9 @@ class SlackAdapter:
         self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=self.api_url)
         self.installations = None
         oauth_settings = None
+        # Bolt accepts an AsyncAuthorize instance here, though its annotation names only
+        # plain functions.
+        authorize: Any = None
         app_client = self.client
         if settings.slack_client_id and settings.slack_client_secret:
             self.installations = oauth.installation_store(settings.slack_client_id, coach.db.engine)
@@ -184,6 +187,11 @@ class SlackAdapter:
                 states=oauth.state_store(coach.db.engine),
                 on_installed=self._installed,
             )
+            authorize = oauth.authorize(
+                client_id=settings.slack_client_id,
+                client_secret=settings.slack_client_secret,
+                installations=self.installations,
+            )
             app_client = AsyncWebClient(base_url=self.api_url)  # Bolt sets each team's token
         # The token reaches Bolt through the client (giving both only logs a warning).
         self.app = AsyncApp(
@@ -191,6 +199,7 @@ class SlackAdapter:
             signing_secret=settings.slack_signing_secret or "",
             process_before_response=False,
             oauth_settings=oauth_settings,
+            authorize=authorize,
         )
         self.handler = AsyncSlackRequestHandler(self.app)
         # Without a signing secret (a clock process) no request can be verified.

@@ -11,8 +11,10 @@ installation of the request's team (or org) in that store.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
+from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.oauth.async_callback_options import (
     AsyncCallbackOptions,
     AsyncFailureArgs,
@@ -56,6 +58,22 @@ def installation_store(client_id: str, engine: AsyncEngine) -> AsyncSQLAlchemyIn
 
 def state_store(engine: AsyncEngine) -> AsyncSQLAlchemyOAuthStateStore:
     return AsyncSQLAlchemyOAuthStateStore(expiration_seconds=STATE_SECONDS, engine=engine)
+
+
+def authorize(
+    *, client_id: str, client_secret: str, installations: AsyncSQLAlchemyInstallationStore
+) -> AsyncInstallationStoreAuthorize:
+    """Bolt's per-team authorization from our store. Bolt runs it before a listener can
+    ack, so it remembers each token's auth.test answer (`cache_enabled`): an event then
+    waits for one database look-up, not also a round trip to Slack. A workspace whose
+    installation is deleted is refused at that look-up, before the cache."""
+    return AsyncInstallationStoreAuthorize(
+        logger=logging.getLogger("slack_bolt.authorize"),
+        installation_store=installations,
+        client_id=client_id,
+        client_secret=client_secret,
+        cache_enabled=True,
+    )
 
 
 def oauth_settings(

@@ -70,6 +70,8 @@ class Workspace:
         team = team_id if isinstance(team_id, str) and team_id else None
         enterprise = enterprise_id if isinstance(enterprise_id, str) and enterprise_id else None
         org_wide = bool(is_enterprise_install) and enterprise is not None
+        if org_wide:
+            team = None  # one install for every workspace of the org
         try:
             return cls(team_id=team, enterprise_id=enterprise, is_enterprise_install=org_wide)
         except ValueError:
