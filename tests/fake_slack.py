@@ -65,6 +65,7 @@ class Grant:
     team_id: str
     scopes: frozenset[str]
     enterprise_id: str | None = None
+    org_wide: bool = False  # an Enterprise Grid org-wide install
     bot_user_id: str = BOT_USER
 
 
@@ -186,10 +187,18 @@ class FakeSlack:
     def __post_init__(self) -> None:
         self.grants.setdefault(TOKEN, Grant(TEAM, frozenset(manifest_bot_scopes())))
 
-    def grant(self, team_id: str, scopes: set[str], enterprise_id: str | None = None) -> str:
-        """The installer pressed "Allow": the code Slack sends to the redirect URL."""
+    def grant(
+        self,
+        team_id: str,
+        scopes: set[str],
+        enterprise_id: str | None = None,
+        *,
+        org_wide: bool = False,
+    ) -> str:
+        """The installer pressed "Allow": the code Slack sends to the redirect URL. An
+        org-wide grant is for every workspace of the org `enterprise_id`."""
         code = f"code-{team_id}-{next(self._ts)}"
-        self.codes[code] = Grant(team_id, frozenset(scopes), enterprise_id)
+        self.codes[code] = Grant(team_id, frozenset(scopes), enterprise_id, org_wide)
         return code
 
     def tokens_of(self, team_id: str) -> list[str]:
@@ -286,6 +295,8 @@ class FakeSlack:
         args = await self._args(request)
         if grant is not None:
             args["_team"] = grant.team_id
+            args["_enterprise"] = grant.enterprise_id
+            args["_org_wide"] = grant.org_wide
         self.calls.append(Call(method, args, grant.team_id if grant else None))
         if grant is not None:
             needed = METHOD_SCOPES.get(method)
@@ -305,15 +316,18 @@ class FakeSlack:
 
     def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         team = args.get("_team") or TEAM
-        return {
+        answer = {
             "ok": True,
             "user_id": BOT_USER,
             "bot_id": f"B{team}",
             "team_id": team,
             "user": "hipcoach",
             "app_id": APP_ID,
-            "is_enterprise_install": False,
+            "is_enterprise_install": bool(args.get("_org_wide")),
         }
+        if args.get("_enterprise"):
+            answer["enterprise_id"] = args["_enterprise"]
+        return answer
 
     async def _oauth_v2_access(self, request: web.Request) -> dict[str, Any]:
         """https://docs.slack.dev/reference/methods/oauth.v2.access"""
@@ -336,9 +350,10 @@ class FakeSlack:
             "scope": ",".join(sorted(grant.scopes)),
             "bot_user_id": grant.bot_user_id,
             "app_id": APP_ID,
-            "team": {"id": grant.team_id, "name": f"Team {grant.team_id}"},
+            # An org-wide install names the org, not one of its workspaces.
+            "team": None if grant.org_wide else {"id": grant.team_id, "name": "Runners"},
             "enterprise": {"id": grant.enterprise_id} if grant.enterprise_id else None,
-            "is_enterprise_install": False,
+            "is_enterprise_install": grant.org_wide,
             "authed_user": {"id": f"U{grant.team_id}INSTALLER"},
         }
 

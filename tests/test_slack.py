@@ -53,6 +53,14 @@ class Slack:
     db: Database
     clock: Clock
     team: str = TEAM  # the workspace the requests come from
+    enterprise: str | None = None  # its Enterprise Grid org, if any
+    org_wide: bool = False  # the app is installed for the whole org
+
+    def _org(self) -> dict[str, Any]:
+        """The fields Slack adds to a request from an Enterprise Grid workspace."""
+        if self.enterprise is None:
+            return {}
+        return {"enterprise_id": self.enterprise, "is_enterprise_install": self.org_wide}
 
     async def post(
         self,
@@ -102,6 +110,8 @@ class Slack:
             "api_app_id": APP_ID,
             "response_url": self.fake.respond_url(f"cmd{n}"),
             "trigger_id": trigger or f"trigger.{n}",
+            # Form fields are text: Slack writes booleans as "true" / "false".
+            **{k: str(v).lower() if isinstance(v, bool) else v for k, v in self._org().items()},
         }
         body = urlencode(form).encode()
         return await self.settle(await self.post(body, "application/x-www-form-urlencoded"))
@@ -140,7 +150,10 @@ class Slack:
             "type": "event_callback",
             "event_id": event_id or f"Ev{next(_ids):08d}",
             "event_time": int(time.time()),
-            "authorizations": [{"team_id": self.team, "user_id": BOT_USER, "is_bot": True}],
+            "authorizations": [
+                {"team_id": self.team, "user_id": BOT_USER, "is_bot": True, **self._org()}
+            ],
+            **self._org(),
         }
         data = json.dumps(body).encode()
         return await self.settle(await self.post(data, "application/json", headers=headers))
@@ -190,6 +203,11 @@ class Slack:
             "api_app_id": APP_ID,
             "token": "legacy",
             "team": {"id": self.team, "domain": "runners"},
+            **(
+                {"enterprise": {"id": self.enterprise}, "is_enterprise_install": self.org_wide}
+                if self.enterprise
+                else {}
+            ),
             "trigger_id": f"trigger.{n}",
             "actions": [
                 {
@@ -667,6 +685,10 @@ async def test_send_posts_reminders_and_maps_slack_errors(slack: Slack) -> None:
     # Personal content is never sent to a channel, whatever asks for it.
     with pytest.raises(PermanentFailure):
         await adapter.send(Outbound(chat_id=CHANNEL, text="pain 7/10", private=True))
+    # Nor is an answer meant only for the person who acted.
+    with pytest.raises(PermanentFailure):
+        await adapter.send(Outbound(chat_id=CHANNEL, text="only you", ephemeral=True))
+    assert not fake.of("chat.postMessage", text="only you")
 
 
 async def test_send_reports_an_unreachable_api_as_transient(sqlite_url: str) -> None:

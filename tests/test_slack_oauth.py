@@ -83,15 +83,20 @@ def authorize_link(page: httpx.Response) -> dict[str, list[str]]:
     return parse_qs(urlsplit(html.unescape(link.group(1))).query)
 
 
-async def install(slack: Slack, team: str) -> httpx.Response:
+async def install(
+    slack: Slack, team: str, enterprise: str | None = None, *, org_wide: bool = False
+) -> httpx.Response:
     """An admin of `team` opens /slack/install, clicks "Add to Slack", allows the scopes
-    on slack.com, and is sent back to /slack/oauth_redirect."""
+    on slack.com (for the whole Enterprise Grid org, with `org_wide`), and is sent back to
+    /slack/oauth_redirect."""
     page = await slack.http.get("/slack/install")
     query = authorize_link(page)
     assert query["client_id"] == [CLIENT_ID]
     state = query["state"][0]
     assert f"{STATE_COOKIE}={state}" in page.headers["set-cookie"]
-    code = slack.fake.grant(team, set(query["scope"][0].split(",")))
+    code = slack.fake.grant(
+        team, set(query["scope"][0].split(",")), enterprise, org_wide=org_wide
+    )
     return await slack.http.get(
         "/slack/oauth_redirect",
         params={"code": code, "state": state},
@@ -195,6 +200,33 @@ async def test_two_workspaces_use_their_own_tokens_and_their_runners_stay_apart(
     await running.press("Yes, delete everything", user=SAME_USER)
     assert await stored(slack, RUNNING) is None
     assert await stored(slack, ROWING) is not None
+
+
+async def test_enterprise_grid_installs_are_keyed_by_org_or_by_workspace(slack: Slack) -> None:
+    # An org-wide install: one token and one runner across the org's workspaces.
+    assert (await install(slack, "T3NORTH", "E1ORG", org_wide=True)).status_code == 200
+    assert slack.adapter.installations is not None
+    org = await slack.adapter.installations.async_find_installation(
+        enterprise_id="E1ORG", team_id=None, is_enterprise_install=True
+    )
+    assert org is not None and org.team_id is None and org.is_enterprise_install
+    north = replace(slack, team="T3NORTH", enterprise="E1ORG", org_wide=True)
+    south = replace(north, team="T4SOUTH")
+    await onboard(north, user=SAME_USER)
+    mark = len(slack.fake.calls)
+    await south.dm("today", user=SAME_USER)
+    assert "Today — phase 1" in south.dm_text(mark, user=SAME_USER)
+    async with slack.db.transaction(readonly=True) as repo:
+        people = [u.platform_user_id for u in await repo.list_users()]
+    assert people == [f"E1ORG.:{SAME_USER}"]
+
+    # A workspace of another org, installed on its own.
+    await install(slack, "T5EAST", "E2ORG")
+    east = replace(slack, team="T5EAST", enterprise="E2ORG")
+    await onboard(east, user=SAME_USER)
+    assert await stored(slack, "E2ORG.T5EAST") is not None
+    await post_due_warmups(east)
+    assert {c.team for c in slack.fake.of("chat.postMessage")} == {"T3NORTH", "T5EAST"}
 
 
 async def test_one_workspace_uninstalling_stops_only_its_own_reminders(slack: Slack) -> None:

@@ -960,6 +960,10 @@ class SlackAdapter:
         workspace, chat_id = unscope(message.chat_id)
         if (message.private or message.attachment is not None) and not is_dm_channel(chat_id):
             raise PermanentFailure("personal message for a non-DM channel refused")
+        if (message.ephemeral or message.open_private) and not is_dm_channel(chat_id):
+            # Meant for one person in a channel, and an outbox row does not say whom:
+            # posting it would show it to everyone.
+            raise PermanentFailure("ephemeral message for a channel refused")
         try:
             await self._prepare()
             client = await self._client(workspace)

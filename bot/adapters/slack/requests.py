@@ -16,6 +16,7 @@ from typing import Any
 
 from slack_bolt.request.internals import (
     extract_content_type,
+    extract_enterprise_id,
     extract_team_id,
     parse_body,
 )
@@ -80,8 +81,8 @@ def _text(value: Any) -> bool:
 
 
 def _has_workspace(body: dict[str, Any]) -> bool:
+    """Bolt finds a team (or, for an org-wide install, an org) to authorize it by."""
     try:
-        team = extract_team_id(body)
+        return _text(extract_team_id(body)) or _text(extract_enterprise_id(body))
     except (AttributeError, TypeError, KeyError, IndexError):
         return False
-    return _text(team) or _text(body.get("enterprise_id"))
