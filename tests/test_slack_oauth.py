@@ -375,3 +375,18 @@ def test_the_client_id_and_secret_turn_on_add_to_slack() -> None:
     assert settings.slack_enabled and settings.slack_oauth_enabled
     assert (settings.slack_client_id, settings.slack_client_secret) == (CLIENT_ID, CLIENT_SECRET)
     assert not Settings.from_env({"SLACK_CLIENT_ID": CLIENT_ID}).slack_enabled
+
+
+async def test_a_reply_slack_refuses_for_a_dead_token_stops_that_workspace(
+    slack: Slack,
+) -> None:
+    rowing, running = await two_clubs(slack)
+    # Slack revoked the rowing club's token, and its tokens_revoked event got lost.
+    for token in slack.fake.tokens_of(ROWING):
+        slack.fake.dead_tokens[token] = "token_revoked"
+    await rowing.dm("today", user=SAME_USER)
+    assert await installed(slack, ROWING) is None
+    assert (await stored(slack, ROWING)).unreachable
+    mark = len(slack.fake.calls)
+    await post_due_warmups(running)
+    assert {c.team for c in slack.since(mark) if c.method == "chat.postMessage"} == {RUNNING}
