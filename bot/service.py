@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -116,11 +116,17 @@ class Coach:
         self.clock = clock
 
     @metrics.observe_turn
-    async def handle(self, inbound: Inbound) -> list[Outbound]:
-        """Handle one event once; a duplicate delivery returns no replies."""
+    async def handle(
+        self, inbound: Inbound, *, fallback: Sequence[Outbound] = ()
+    ) -> list[Outbound]:
+        """Handle one event once; a duplicate delivery returns no replies.
+
+        `fallback`: the replies to give when the engine has nothing to say to this (first)
+        delivery, e.g. an unknown slash command in a channel, which must not go unanswered
+        even though channel chatter does. A duplicate delivery gets no fallback either."""
         for attempt in range(1, TURN_ATTEMPTS + 1):
             try:
-                return await self._handle_once(inbound)
+                return await self._handle_once(inbound, fallback)
             except StaleDataError:
                 # Another turn for the same person committed first: run ours on its result.
                 log.info(
@@ -131,7 +137,9 @@ class Coach:
                 )
         raise RuntimeError(f"could not serialise turn for event {inbound.event_id}")
 
-    async def _handle_once(self, inbound: Inbound) -> list[Outbound]:
+    async def _handle_once(
+        self, inbound: Inbound, fallback: Sequence[Outbound]
+    ) -> list[Outbound]:
         async with self.db.transaction() as repo:
             if not await repo.claim_event(inbound.platform, inbound.event_id):
                 log.info("duplicate event platform=%s event=%s", inbound.platform, inbound.event_id)
@@ -140,7 +148,7 @@ class Coach:
                 replies = await self._group_turn(repo, inbound)
             else:
                 replies = await self._private_turn(repo, inbound)
-        return replies
+        return replies or list(fallback)
 
     async def mark_unreachable(self, platform: str, user_id: str) -> None:
         """The platform says this person blocked us: no reminders until they write again."""

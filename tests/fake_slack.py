@@ -2,31 +2,78 @@
 
 Serves `/api/<method>` (form, query or JSON arguments, like slack_sdk sends them), the
 upload URL of the files_upload_v2 flow and slash-command/button `response_url`s. Every call
-is recorded; messages and views are checked against Block Kit's documented limits and
-rejected with `ok: false` like Slack would (`invalid_blocks`).
+is recorded with the workspace whose token made it; messages and views are checked against
+Block Kit's documented limits and rejected with `ok: false` like Slack would
+(`invalid_blocks`).
+
+Like Slack, it knows several workspaces: each bot token belongs to one and carries the
+scopes it was granted, and a method called without its scope answers `missing_scope`.
+The single-workspace token `TOKEN` has the scopes of slack/manifest.yml. `oauth.v2.access`
+trades a code from `grant()` (what Slack hands the installer's browser after "Allow") for
+a new bot token, checking the app's client id and secret like Slack does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import yaml
 from aiohttp import web
 
 TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-test-token"
 BOT_USER = "UBOT"
 TEAM = "T0TEAM"
+CLIENT_ID = "1234.5678"
+CLIENT_SECRET = "test-client-secret"
+APP_ID = "A0HIPCOACH"
+MANIFEST = Path(__file__).resolve().parent.parent / "slack" / "manifest.yml"
+
+# The bot scope each Web API method needs (https://docs.slack.dev/reference/methods);
+# conversations.info needs the read scope of the conversation's kind.
+METHOD_SCOPES: dict[str, str | None] = {
+    "auth.test": None,
+    "chat.postMessage": "chat:write",
+    "chat.postEphemeral": "chat:write",
+    "chat.update": "chat:write",
+    "conversations.open": "im:write",
+    "conversations.info": "channels:read",
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
+    "users.info": "users:read",
+    "views.publish": None,
+}
+INFO_SCOPES = {"C": "channels:read", "G": "groups:read", "D": "im:read"}
+
+
+def manifest_bot_scopes() -> set[str]:
+    manifest = yaml.safe_load(MANIFEST.read_text())
+    return set(manifest["oauth_config"]["scopes"]["bot"])
+
+
+@dataclass
+class Grant:
+    """One workspace's bot token, as Slack knows it."""
+
+    team_id: str
+    scopes: frozenset[str]
+    enterprise_id: str | None = None
+    org_wide: bool = False  # an Enterprise Grid org-wide install
+    bot_user_id: str = BOT_USER
 
 
 @dataclass
 class Call:
     method: str
     args: dict[str, Any]
+    team: str | None = None  # the workspace whose token made the call
 
     def __getitem__(self, key: str) -> Any:
         return self.args[key]
@@ -124,6 +171,10 @@ class FakeSlack:
         default_factory=dict
     )
     members: set[str] | None = None  # channels the bot is in (None: all)
+    # token -> the error Slack now answers every call made with it (revoked, uninstalled)
+    dead_tokens: dict[str, str] = field(default_factory=dict)
+    grants: dict[str, Grant] = field(default_factory=dict)  # bot token -> its workspace
+    codes: dict[str, Grant] = field(default_factory=dict)  # OAuth code -> what it grants
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     _ts: Any = field(default_factory=lambda: itertools.count(1))
@@ -132,6 +183,31 @@ class FakeSlack:
     @property
     def api_url(self) -> str:
         return f"{self.base}/api/"
+
+    def __post_init__(self) -> None:
+        self.grants.setdefault(TOKEN, Grant(TEAM, frozenset(manifest_bot_scopes())))
+
+    def grant(
+        self,
+        team_id: str,
+        scopes: set[str],
+        enterprise_id: str | None = None,
+        *,
+        org_wide: bool = False,
+    ) -> str:
+        """The installer pressed "Allow": the code Slack sends to the redirect URL. An
+        org-wide grant is for every workspace of the org `enterprise_id`."""
+        code = f"code-{team_id}-{next(self._ts)}"
+        self.codes[code] = Grant(team_id, frozenset(scopes), enterprise_id, org_wide)
+        return code
+
+    def tokens_of(self, team_id: str) -> list[str]:
+        return [t for t, g in self.grants.items() if g.team_id == team_id]
+
+    def uninstall(self, team_id: str) -> None:
+        """Slack revokes every token of the workspace that removed the app."""
+        for token in self.tokens_of(team_id):
+            self.dead_tokens[token] = "token_revoked"
 
     async def start(self) -> None:
         app = web.Application(client_max_size=20 * 1024 * 1024)
@@ -202,11 +278,32 @@ class FakeSlack:
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        token = APP_TOKEN if method == "apps.connections.open" else TOKEN
-        if request.headers.get("Authorization") != f"Bearer {token}":
-            return web.json_response({"ok": False, "error": "invalid_auth"})
+        if method == "oauth.v2.access":
+            return web.json_response(await self._oauth_v2_access(request))
+        sent = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if sent in self.dead_tokens:
+            self.calls.append(Call(method, {"_refused": self.dead_tokens[sent]}))
+            return web.json_response({"ok": False, "error": self.dead_tokens[sent]})
+        if method == "apps.connections.open":
+            if sent != APP_TOKEN:
+                return web.json_response({"ok": False, "error": "invalid_auth"})
+            grant = None
+        else:
+            grant = self.grants.get(sent)
+            if grant is None:
+                return web.json_response({"ok": False, "error": "invalid_auth"})
         args = await self._args(request)
-        self.calls.append(Call(method, args))
+        if grant is not None:
+            args["_team"] = grant.team_id
+            args["_enterprise"] = grant.enterprise_id
+            args["_org_wide"] = grant.org_wide
+        self.calls.append(Call(method, args, grant.team_id if grant else None))
+        if grant is not None:
+            needed = METHOD_SCOPES.get(method)
+            if method == "conversations.info":
+                needed = INFO_SCOPES.get(str(args.get("channel", "C"))[:1], needed)
+            if needed is not None and needed not in grant.scopes:
+                return web.json_response({"ok": False, "error": "missing_scope", "needed": needed})
         if method in self.fail_next:
             status, body, headers = self.fail_next.pop(method)
             if isinstance(body, str):
@@ -218,7 +315,47 @@ class FakeSlack:
         return web.json_response(handler(args))
 
     def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "user_id": BOT_USER, "bot_id": "BBOT", "team_id": TEAM, "user": "hc"}
+        team = args.get("_team") or TEAM
+        answer = {
+            "ok": True,
+            "user_id": BOT_USER,
+            "bot_id": f"B{team}",
+            "team_id": team,
+            "user": "hipcoach",
+            "app_id": APP_ID,
+            "is_enterprise_install": bool(args.get("_org_wide")),
+        }
+        if args.get("_enterprise"):
+            answer["enterprise_id"] = args["_enterprise"]
+        return answer
+
+    async def _oauth_v2_access(self, request: web.Request) -> dict[str, Any]:
+        """https://docs.slack.dev/reference/methods/oauth.v2.access"""
+        args = await self._args(request)
+        basic = request.headers.get("Authorization", "").removeprefix("Basic ")
+        client = base64.b64decode(basic).decode() if basic else ""
+        client = client or f"{args.get('client_id')}:{args.get('client_secret')}"
+        self.calls.append(Call("oauth.v2.access", {**args, "_client": client.split(":")[0]}))
+        if client != f"{CLIENT_ID}:{CLIENT_SECRET}":
+            return {"ok": False, "error": "invalid_client_id"}
+        grant = self.codes.pop(str(args.get("code")), None)
+        if grant is None:
+            return {"ok": False, "error": "invalid_code"}
+        token = f"xoxb-{grant.team_id}-{next(self._ts)}"
+        self.grants[token] = grant
+        return {
+            "ok": True,
+            "access_token": token,
+            "token_type": "bot",
+            "scope": ",".join(sorted(grant.scopes)),
+            "bot_user_id": grant.bot_user_id,
+            "app_id": APP_ID,
+            # An org-wide install names the org, not one of its workspaces.
+            "team": None if grant.org_wide else {"id": grant.team_id, "name": "Runners"},
+            "enterprise": {"id": grant.enterprise_id} if grant.enterprise_id else None,
+            "is_enterprise_install": grant.org_wide,
+            "authed_user": {"id": f"U{grant.team_id}INSTALLER"},
+        }
 
     def _m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": self.base.replace("http://", "ws://") + "/socket"}

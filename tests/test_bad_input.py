@@ -830,9 +830,10 @@ async def test_bad_input_at_every_slack_stop(
         coach,
         db,
         platform="slack",
-        user_id=SLACK_RUNNER,
-        chat_id=channel,
-        admin_id=SLACK_ADMIN,
+        # Stored Slack ids carry their workspace (bot/adapters/slack/workspace.py).
+        user_id=f"{TEAM}:{SLACK_RUNNER}",
+        chat_id=f"{TEAM}:{channel}",
+        admin_id=f"{TEAM}:{SLACK_ADMIN}",
         user_tz="Europe/Berlin",
     )
     today, exercise = scene_details(await where.load(), coach)

@@ -46,8 +46,8 @@ from bot.storage.models import Base
 from bot.web import build_app
 from scheduler import Scheduler, SchedulerConfig
 from tests.chat_driver import Clock
+from tests.fake_slack import TEAM, FakeSlack
 from tests.fake_slack import TOKEN as SLACK_TOKEN
-from tests.fake_slack import FakeSlack
 from tests.fake_telegram import TOKEN as TELEGRAM_TOKEN
 from tests.fake_telegram import FakeTelegram
 from tests.test_slack import SECRET, Slack
@@ -273,15 +273,15 @@ SLACK_TABLES = {
 
 async def test_delete_leaves_no_row_about_a_slack_user(slack: Slack, database: Database) -> None:
     await slack_session(slack)
-    pk = await user_pk(database, "slack", SLACK_USER)
+    pk = await user_pk(database, "slack", f"{TEAM}:{SLACK_USER}")  # ids carry the workspace
     before = await find_person(database, pk, SLACK_NEEDLES)
     assert before >= SLACK_TABLES, SLACK_TABLES - before
     await slack.dm("delete", user=SLACK_USER)
     await slack.press("Yes, delete everything", user=SLACK_USER)
     assert await find_person(database, pk, SLACK_NEEDLES) == set()
     async with database.transaction(readonly=True) as repo:
-        assert await repo.get_user("slack", SLACK_BYSTANDER, lock=False) is not None
-        chat = await repo.get_team_chat("slack", SLACK_CHANNEL, lock=False)
+        assert await repo.get_user("slack", f"{TEAM}:{SLACK_BYSTANDER}", lock=False) is not None
+        chat = await repo.get_team_chat("slack", f"{TEAM}:{SLACK_CHANNEL}", lock=False)
         assert chat is not None
         assert [w.created_by for w in await repo.list_warmups(chat.id)] == [None]
 

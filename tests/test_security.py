@@ -326,7 +326,7 @@ async def test_warmup_changes_from_a_non_admin_are_refused_on_slack(
     slack: Slack, db: Database
 ) -> None:
     await slack.slash("warmup add sat 08:00 tz Europe/London", user=CREATOR, channel=CHANNEL)
-    before = await _warmups(db, "slack", CHANNEL)
+    before = await _warmups(db, "slack", f"{TEAM}:{CHANNEL}")  # ids carry the workspace
     assert len(before) == 1
     for change in CHANGES:
         mark = len(slack.fake.calls)
@@ -338,8 +338,8 @@ async def test_warmup_changes_from_a_non_admin_are_refused_on_slack(
     await slack.slash("warmup remove 1", user="U9UNKNOWN", channel=CHANNEL)
     said = "\n".join(c.text for c in slack.since(mark) if c.method.startswith("chat."))
     assert "only the chat's admins" in said
-    assert await _warmups(db, "slack", CHANNEL) == before
-    assert await _team_timezone(db, "slack", CHANNEL) == "Europe/London"
+    assert await _warmups(db, "slack", f"{TEAM}:{CHANNEL}") == before
+    assert await _team_timezone(db, "slack", f"{TEAM}:{CHANNEL}") == "Europe/London"
 
 
 async def test_warmup_changes_from_a_non_admin_are_refused_by_the_service(
@@ -401,14 +401,15 @@ async def test_a_forged_telegram_button_for_another_users_chat_changes_nothing(
 async def test_a_forged_slack_button_for_another_users_dm_changes_nothing(
     slack: Slack, db: Database, coach: Coach
 ) -> None:
-    victim = await _runner_mid_checkin(coach, "slack", RUNNER, f"D{RUNNER}")
-    before = await stored(db, "slack", RUNNER)
+    runner = f"{TEAM}:{RUNNER}"  # stored Slack ids carry the workspace
+    victim = await _runner_mid_checkin(coach, "slack", runner, f"{TEAM}:D{RUNNER}")
+    before = await stored(db, "slack", runner)
     pain = next(b.payload for b in victim.buttons if b.label == "9")
     mark = len(slack.fake.calls)
     for payload in (pain, "x:s", "x:k", "x:z:30"):
         body = _action_body(payload, OTHER, f"D{RUNNER}")
         await slack.settle(await slack.post(body, FORM))
-    assert await stored(db, "slack", RUNNER) == before
+    assert await stored(db, "slack", runner) == before
     touched = [
         c
         for c in slack.since(mark)
@@ -416,11 +417,11 @@ async def test_a_forged_slack_button_for_another_users_dm_changes_nothing(
     ]
     assert touched == []
     async with db.transaction(readonly=True) as repo:
-        other = await repo.get_user("slack", OTHER, lock=False)
-    assert other is None or other.chat_id != f"D{RUNNER}"
+        other = await repo.get_user("slack", f"{TEAM}:{OTHER}", lock=False)
+    assert other is None or other.chat_id != f"{TEAM}:D{RUNNER}"
     # The runner's own press still works.
     await slack.settle(await slack.post(_action_body(pain, RUNNER, f"D{RUNNER}"), FORM))
-    assert await stored(db, "slack", RUNNER) != before
+    assert await stored(db, "slack", runner) != before
 
 
 async def test_a_button_from_someone_else_only_ever_touches_their_own_state(

@@ -27,6 +27,7 @@ from bot.engine.events import Attachment, Outbound
 from bot.service import Coach
 from bot.storage.db import Database
 from bot.web import build_app
+from scheduler.core import Scheduler
 from tests.chat_driver import Clock
 from tests.fake_slack import APP_TOKEN, BOT_USER, TEAM, TOKEN, Call, FakeSlack
 
@@ -51,6 +52,15 @@ class Slack:
     adapter: SlackAdapter
     db: Database
     clock: Clock
+    team: str = TEAM  # the workspace the requests come from
+    enterprise: str | None = None  # its Enterprise Grid org, if any
+    org_wide: bool = False  # the app is installed for the whole org
+
+    def _org(self) -> dict[str, Any]:
+        """The fields Slack adds to a request from an Enterprise Grid workspace."""
+        if self.enterprise is None:
+            return {}
+        return {"enterprise_id": self.enterprise, "is_enterprise_install": self.org_wide}
 
     async def post(
         self,
@@ -78,13 +88,18 @@ class Slack:
         return response
 
     async def slash(
-        self, text: str, user: str = RUNNER, channel: str | None = None
+        self,
+        text: str,
+        user: str = RUNNER,
+        channel: str | None = None,
+        *,
+        trigger: str | None = None,
     ) -> httpx.Response:
         channel = channel or f"D{user}"
         n = next(_ids)
         form = {
             "token": "legacy",
-            "team_id": TEAM,
+            "team_id": self.team,
             "team_domain": "runners",
             "channel_id": channel,
             "channel_name": "directmessage" if channel.startswith("D") else "run-club",
@@ -94,10 +109,31 @@ class Slack:
             "text": text,
             "api_app_id": APP_ID,
             "response_url": self.fake.respond_url(f"cmd{n}"),
-            "trigger_id": f"trigger.{n}",
+            "trigger_id": trigger or f"trigger.{n}",
+            # Form fields are text: Slack writes booleans as "true" / "false".
+            **{k: str(v).lower() if isinstance(v, bool) else v for k, v in self._org().items()},
         }
         body = urlencode(form).encode()
         return await self.settle(await self.post(body, "application/x-www-form-urlencoded"))
+
+    async def interaction(self, payload: Any) -> httpx.Response:
+        """An interactive request (buttons, shortcuts, views) as Slack posts it: a form
+        field `payload` holding JSON."""
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return await self.post(body, "application/x-www-form-urlencoded")
+
+    async def mention(
+        self, text: str, user: str = RUNNER, channel: str = "C0RUNCLUB", **kw: Any
+    ) -> httpx.Response:
+        """An @-mention of the app in a channel (the `app_mention` event)."""
+        event = {
+            "type": "app_mention",
+            "user": user,
+            "channel": channel,
+            "text": f"<@{BOT_USER}> {text}",
+            "ts": f"{time.time():.6f}",
+        }
+        return await self.event(event, **kw)
 
     async def event(
         self,
@@ -108,13 +144,16 @@ class Slack:
     ) -> httpx.Response:
         body = {
             "token": "legacy",
-            "team_id": TEAM,
+            "team_id": self.team,
             "api_app_id": APP_ID,
             "event": event,
             "type": "event_callback",
             "event_id": event_id or f"Ev{next(_ids):08d}",
             "event_time": int(time.time()),
-            "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
+            "authorizations": [
+                {"team_id": self.team, "user_id": BOT_USER, "is_bot": True, **self._org()}
+            ],
+            **self._org(),
         }
         data = json.dumps(body).encode()
         return await self.settle(await self.post(data, "application/json", headers=headers))
@@ -160,10 +199,15 @@ class Slack:
         n = next(_ids)
         payload: dict[str, Any] = {
             "type": "block_actions",
-            "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+            "user": {"id": user, "username": user.lower(), "team_id": self.team},
             "api_app_id": APP_ID,
             "token": "legacy",
-            "team": {"id": TEAM, "domain": "runners"},
+            "team": {"id": self.team, "domain": "runners"},
+            **(
+                {"enterprise": {"id": self.enterprise}, "is_enterprise_install": self.org_wide}
+                if self.enterprise
+                else {}
+            ),
             "trigger_id": f"trigger.{n}",
             "actions": [
                 {
@@ -254,7 +298,7 @@ async def onboard(slack: Slack, user: str = RUNNER) -> None:
 
 async def stored_user(slack: Slack, user: str = RUNNER) -> Any:
     async with slack.db.transaction(readonly=True) as repo:
-        return await repo.get_user("slack", user, lock=False)
+        return await repo.get_user("slack", f"{TEAM}:{user}", lock=False)
 
 
 # --- a runner's whole story ---------------------------------------------------------------
@@ -399,25 +443,107 @@ async def test_app_home_welcomes_then_shows_the_plan_with_working_buttons(slack:
 # --- channels ------------------------------------------------------------------------------
 
 
+def answer_to(slack: Slack, user: str, channel: str = CHANNEL) -> Call:
+    """The newest answer `user` saw in `channel`: only ever an ephemeral one."""
+    return slack.fake.last("chat.postEphemeral", channel=channel, user=user)
+
+
 async def test_an_admin_adds_lists_and_removes_a_warmup_in_a_channel(slack: Slack) -> None:
-    fake = slack.fake
     await slack.slash("warmup add tue,thu 18:00 before 15", user=ADMIN, channel=CHANNEL)
-    added = fake.last("chat.postMessage", channel=CHANNEL)
+    added = answer_to(slack, ADMIN)
     assert "15 minutes before the 18:00 run" in added.text
     assert "Europe/Berlin" in added.text  # the admin's Slack timezone became the channel's
 
     await slack.slash("warmup list", user=MEMBER, channel=CHANNEL)
-    listed = fake.last("chat.postMessage", channel=CHANNEL)
+    listed = answer_to(slack, MEMBER)
     assert "1. " in listed.text and "18:00" in listed.text
 
     await slack.slash("warmup remove 1", user=MEMBER, channel=CHANNEL)
-    assert "only the chat's admins" in fake.last("chat.postMessage", channel=CHANNEL).text
+    assert "only the chat's admins" in answer_to(slack, MEMBER).text
 
     # The channel's creator may manage it without being a workspace admin.
     await slack.slash("warmup remove 1", user=CREATOR, channel=CHANNEL)
-    assert "Removed reminder 1" in fake.last("chat.postMessage", channel=CHANNEL).text
+    assert "Removed reminder 1" in answer_to(slack, CREATOR).text
     await slack.slash("warmup list", user=MEMBER, channel=CHANNEL)
-    assert "No warm-up reminders" in fake.last("chat.postMessage", channel=CHANNEL).text
+    assert "No warm-up reminders" in answer_to(slack, MEMBER).text
+    assert not slack.fake.of("chat.postMessage", channel=CHANNEL)
+
+
+async def post_due_warmups(slack: Slack, hours: int = 24) -> None:
+    """Let the scheduler run (tick + dispatch every 15 minutes) for `hours`."""
+    scheduler = Scheduler(
+        slack.db, slack.adapter.coach, {"slack": slack.adapter}, clock=slack.clock
+    )
+    for _ in range(hours * 4):
+        slack.clock.advance(minutes=15)
+        await scheduler.tick(slack.clock.now)
+        await scheduler.dispatch(slack.clock.now)
+
+
+async def test_in_a_channel_everything_but_the_warmup_card_is_ephemeral(slack: Slack) -> None:
+    """A club's first hour with the app: the captain invites it, people poke at it, a
+    warm-up gets set up, and the card goes out. Only the card is for everyone."""
+    fake = slack.fake
+    actions = [
+        lambda: slack.event(
+            {"type": "member_joined_channel", "user": BOT_USER, "channel": CHANNEL,
+             "inviter": ADMIN}
+        ),
+        lambda: slack.slash("start", user=MEMBER, channel=CHANNEL),
+        lambda: slack.slash("help", user=MEMBER, channel=CHANNEL),
+        lambda: slack.slash("", user=MEMBER, channel=CHANNEL),
+        lambda: slack.slash("warmup add tue,thu 18:00", user=MEMBER, channel=CHANNEL),
+        lambda: slack.slash("what is this", user=MEMBER, channel=CHANNEL),
+        lambda: slack.slash("today", user=RUNNER, channel=CHANNEL),
+        lambda: slack.mention("help", user=MEMBER),
+        lambda: slack.mention("today", user=RUNNER),
+        lambda: slack.mention("", user=MEMBER),
+        lambda: slack.slash(
+            "warmup add mon,tue,wed,thu,fri,sat,sun 18:00 before 15", user=ADMIN, channel=CHANNEL
+        ),
+        lambda: slack.slash("warmup list", user=RUNNER, channel=CHANNEL),
+        lambda: slack.mention("warmup list", user=MEMBER),
+    ]
+    for act in actions:
+        mark = len(fake.calls)
+        await act()
+        said = [c for c in slack.since(mark) if c.method in MESSAGE_METHODS]
+        assert said, "every action in the channel gets an answer"
+        for call in said:
+            if call.method == "respond":
+                assert call["response_type"] == "ephemeral"
+            else:
+                assert call.method == "chat.postEphemeral", call.text
+    assert not fake.of("chat.postMessage", channel=CHANNEL)
+
+    await post_due_warmups(slack)
+    cards = fake.of("chat.postMessage", channel=CHANNEL)
+    assert len(cards) == 1 and "warm-up" in cards[0].text.lower()
+
+
+async def test_an_at_mention_is_answered_privately_in_its_thread(slack: Slack) -> None:
+    await slack.mention("help", user=MEMBER)
+    help_ = answer_to(slack, MEMBER)
+    assert "warmup" in help_.text and "thread_ts" not in help_.args
+    # In a thread, the answer stays in that thread.
+    event = {
+        "type": "app_mention",
+        "user": MEMBER,
+        "channel": CHANNEL,
+        "text": f"<@{BOT_USER}>   warmup   list",
+        "ts": "1700000100.000200",
+        "thread_ts": "1700000000.000100",
+    }
+    await slack.event(event)
+    listed = answer_to(slack, MEMBER)
+    assert "No warm-up reminders" in listed.text
+    assert listed["thread_ts"] == "1700000000.000100"
+    # The same mention delivered again is answered once.
+    await slack.event(event, event_id="EvMENTION")
+    await slack.event(event, event_id="EvMENTION", headers={"X-Slack-Retry-Num": "1"})
+    assert len(fake_mentions := slack.fake.of("chat.postEphemeral", user=MEMBER)) == 3, [
+        c.text for c in fake_mentions
+    ]
 
 
 async def test_personal_commands_in_a_channel_stay_ephemeral(slack: Slack) -> None:
@@ -447,16 +573,18 @@ async def test_when_the_app_is_not_in_the_channel_the_response_url_answers(
     slack.fake.members = set()
     await slack.slash("warmup list", user=MEMBER, channel=CHANNEL)
     answer = slack.fake.last("respond")
-    assert answer["response_type"] == "in_channel" and "No warm-up" in answer["text"]
+    assert answer["response_type"] == "ephemeral" and "No warm-up" in answer["text"]
     await slack.slash("checkin", channel=CHANNEL)
     assert slack.fake.last("respond")["response_type"] == "ephemeral"
 
 
-async def test_the_bot_joining_a_channel_introduces_itself(slack: Slack) -> None:
+async def test_the_bot_joining_a_channel_introduces_itself_to_whoever_invited_it(
+    slack: Slack,
+) -> None:
     await slack.event(
         {"type": "member_joined_channel", "user": BOT_USER, "channel": CHANNEL, "inviter": ADMIN}
     )
-    assert "Hi club" in slack.fake.last("chat.postMessage", channel=CHANNEL).text
+    assert "Hi club" in answer_to(slack, ADMIN).text
     mark = len(slack.fake.calls)
     await slack.event({"type": "member_joined_channel", "user": MEMBER, "channel": CHANNEL})
     assert not [c for c in slack.since(mark) if c.method == "chat.postMessage"]
@@ -544,7 +672,7 @@ async def test_send_posts_reminders_and_maps_slack_errors(slack: Slack) -> None:
     with pytest.raises(RetryAfter) as limited:
         await adapter.send(message)
     assert limited.value.seconds == 7
-    for error in ("channel_not_found", "is_archived", "account_inactive", "not_in_channel"):
+    for error in ("channel_not_found", "is_archived", "not_in_channel"):
         fake.fail_next["chat.postMessage"] = (200, {"ok": False, "error": error}, {})
         with pytest.raises(PermanentFailure):
             await adapter.send(message)
@@ -557,6 +685,10 @@ async def test_send_posts_reminders_and_maps_slack_errors(slack: Slack) -> None:
     # Personal content is never sent to a channel, whatever asks for it.
     with pytest.raises(PermanentFailure):
         await adapter.send(Outbound(chat_id=CHANNEL, text="pain 7/10", private=True))
+    # Nor is an answer meant only for the person who acted.
+    with pytest.raises(PermanentFailure):
+        await adapter.send(Outbound(chat_id=CHANNEL, text="only you", ephemeral=True))
+    assert not fake.of("chat.postMessage", text="only you")
 
 
 async def test_send_reports_an_unreachable_api_as_transient(sqlite_url: str) -> None:
@@ -582,8 +714,10 @@ async def test_socket_mode_connects_acks_and_answers(slack: Slack) -> None:
     fake = slack.fake
     settings = slack.adapter.settings.model_copy(update={"slack_app_token": APP_TOKEN})
     adapter = SlackAdapter(settings, slack.adapter.coach)
+    assert adapter.health() == "Slack Socket Mode is not connected"
     await adapter.start_socket_mode()
     try:
+        assert adapter.health() is None
         assert fake.of("apps.connections.open") and fake.sockets
         await fake.socket_send(
             {
@@ -611,3 +745,4 @@ async def test_socket_mode_connects_acks_and_answers(slack: Slack) -> None:
         assert "checkin — the daily check-in" in answer.text
     finally:
         await adapter.stop()
+    assert adapter.health() == "Slack Socket Mode is not connected"

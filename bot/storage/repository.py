@@ -20,6 +20,7 @@ from sqlalchemy import (
     false,
     func,
     inspect,
+    literal,
     or_,
     select,
     text,
@@ -603,6 +604,121 @@ class Repository:
         """Write a schedule's changes now (e.g. an advanced next_warmup_at)."""
         self.session.add(schedule)
         await self.session.flush()
+
+    # --- scoped ids (one tenant of a platform, e.g. a Slack workspace) --------------------
+
+    async def set_scope_reachable(
+        self, platform: str, prefix: str, reachable: bool
+    ) -> tuple[int, int]:
+        """Mark every user and team chat of `platform` whose id starts with `prefix`
+        reachable or not; returns (users, team chats) changed. Unreachable ones get no
+        reminders and no warm-up cards (the scheduler does not claim them)."""
+        values: dict[str, Any] = {"unreachable": not reachable, "version": User.version + 1}
+        if not reachable:
+            values["next_nudge_at"] = None
+        users = cast(
+            CursorResult[Any],
+            await self.session.execute(
+                update(User)
+                .where(
+                    User.platform == platform,
+                    User.platform_user_id.startswith(prefix, autoescape=True),
+                    User.unreachable == reachable,
+                )
+                .values(values)
+                .execution_options(synchronize_session=False)
+            ),
+        )
+        chats = cast(
+            CursorResult[Any],
+            await self.session.execute(
+                update(TeamChat)
+                .where(
+                    TeamChat.platform == platform,
+                    TeamChat.chat_id.startswith(prefix, autoescape=True),
+                    TeamChat.unreachable == reachable,
+                )
+                .values(unreachable=not reachable)
+                .execution_options(synchronize_session=False)
+            ),
+        )
+        return users.rowcount, chats.rowcount
+
+    async def scope_unscoped_ids(self, platform: str, prefix: str, separator: str) -> int:
+        """Prefix every id of `platform` stored without a scope (no `separator` in it)
+        with `prefix`: users (and their chats), team chats, warm-up creators and outbox
+        targets. A row whose scoped twin already exists is left as it is. Returns how
+        many rows changed. Idempotent: a second run finds nothing to do."""
+
+        def unscoped(column: Any) -> ColumnElement[bool]:
+            return ~column.contains(separator, autoescape=True)
+
+        def scoped(value: str) -> str:
+            return value if separator in value else prefix + value
+
+        changed = 0
+        users = list(
+            await self.session.scalars(
+                select(User)
+                .where(User.platform == platform, unscoped(User.platform_user_id))
+                .with_for_update()
+            )
+        )
+        taken = set(
+            await self.session.scalars(
+                select(User.platform_user_id).where(
+                    User.platform == platform,
+                    User.platform_user_id.in_([prefix + u.platform_user_id for u in users]),
+                )
+            )
+        )
+        for user in users:
+            if prefix + user.platform_user_id in taken:
+                continue
+            user.platform_user_id = prefix + user.platform_user_id
+            user.chat_id = scoped(user.chat_id)
+            changed += 1
+        chats = list(
+            await self.session.scalars(
+                select(TeamChat)
+                .where(TeamChat.platform == platform, unscoped(TeamChat.chat_id))
+                .with_for_update()
+            )
+        )
+        taken = set(
+            await self.session.scalars(
+                select(TeamChat.chat_id).where(
+                    TeamChat.platform == platform,
+                    TeamChat.chat_id.in_([prefix + c.chat_id for c in chats]),
+                )
+            )
+        )
+        for chat in chats:
+            if prefix + chat.chat_id not in taken:
+                chat.chat_id = prefix + chat.chat_id
+                changed += 1
+        await self.session.flush()
+        platform_chats = select(TeamChat.id).where(TeamChat.platform == platform)
+        for stmt in (
+            update(WarmupSchedule)
+            .where(
+                WarmupSchedule.team_chat_id.in_(platform_chats),
+                WarmupSchedule.created_by.is_not(None),
+                unscoped(WarmupSchedule.created_by),
+            )
+            .values(created_by=literal(prefix) + WarmupSchedule.created_by),
+            update(OutboxMessage)
+            .where(OutboxMessage.platform == platform, unscoped(OutboxMessage.chat_id))
+            .values(chat_id=literal(prefix) + OutboxMessage.chat_id),
+        ):
+            result = cast(
+                CursorResult[Any],
+                await self.session.execute(
+                    stmt.execution_options(synchronize_session=False)
+                ),
+            )
+            changed += result.rowcount
+        return changed
 
 
 def _unloaded(obj: Base) -> frozenset[str]:

@@ -18,7 +18,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from bot.storage.db import create_engine, default_database_url, normalize_database_url
-from bot.storage.models import Base
+from bot.storage.models import UNMAPPED_TABLES, Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -32,10 +32,16 @@ def _url() -> str:
     return normalize_database_url(url) if url else default_database_url()
 
 
+def _mapped(name: str | None, type_: str, _parent: object) -> bool:
+    """Autogenerate compares only our models (library-owned tables are not in them)."""
+    return not (type_ == "table" and name in UNMAPPED_TABLES)
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_name=_mapped,
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
