@@ -27,6 +27,7 @@ from bot.engine.turn import (
     Turn,
 )
 from content.loader import default_content
+from tests.chat_driver import ONBOARDING_VALUES
 
 CONTENT = default_content()
 _ids = itertools.count()
@@ -172,20 +173,7 @@ def run_actions(runner: MemoryRunner, actions: list) -> None:  # type: ignore[ty
 def onboarded_runner() -> MemoryRunner:
     runner = MemoryRunner()
     runner.step(InboundKind.COMMAND, command="start")
-    for value in [
-        "yes",
-        "adult",
-        "Europe/Berlin",
-        "no",
-        "no",
-        "no",
-        "no",
-        "outside",
-        "yes",
-        "easy",
-        "2",
-        "07:30",
-    ]:
+    for value in ONBOARDING_VALUES:
         runner.step(InboundKind.BUTTON, payload=f"{runner.conversation.turn}:{value}")
     assert runner.profile.onboarded
     return runner

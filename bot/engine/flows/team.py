@@ -9,7 +9,8 @@ import re
 from datetime import datetime, time, timedelta
 
 from bot.engine.context import Ctx
-from bot.engine.flows.onboarding import find_timezone
+from bot.engine.events import Topic
+from bot.engine.flows.preferences import find_timezone
 from bot.engine.localtime import COMMON_TIMEZONES, next_occurrence, parse_clock
 from bot.engine.turn import AddWarmup, RemoveWarmup, SetTeamTimezone
 from content.loader import Content
@@ -116,7 +117,12 @@ def joined(ctx: Ctx) -> None:
 
 def warmup(ctx: Ctx, args: str = "") -> None:
     if not ctx.in_group:
-        ctx.say(f"{render_warmup_card(ctx.content)}\n\n{ctx.t('warmup_private_hint')}")
+        if ctx.profile.plan_paused:
+            # No exercise content while a clinician's check is pending (section 0).
+            ctx.say(ctx.t("plan_paused_short"), topic=Topic.CLEARANCE)
+            return
+        card = render_warmup_card(ctx.content)
+        ctx.say(f"{card}\n\n{ctx.t('warmup_private_hint')}", topic=Topic.SESSION)
         return
     words = args.strip().split(maxsplit=1)
     verb = words[0].lower() if words else "list"
@@ -125,7 +131,7 @@ def warmup(ctx: Ctx, args: str = "") -> None:
         _list(ctx)
         return
     if verb in ("card", "preview", "show"):
-        ctx.say(render_warmup_card(ctx.content), private=False)
+        ctx.say(render_warmup_card(ctx.content), private=False, topic=Topic.SESSION)
         return
     if verb not in ("add", "remove", "rm", "delete", "tz", "timezone"):
         ctx.say(ctx.t("warmup_usage"), private=False)
