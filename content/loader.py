@@ -67,6 +67,8 @@ class Content:
     regions: Regions
     messages: dict[str, str]
     flows: dict[str, FlowSpec] = field(default_factory=dict)
+    # Values the engine derives from the content once (dose tables, plan shapes), by key.
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
     _items: dict[str, ScreenItem] = field(init=False, repr=False, compare=False)
     _questions: dict[str, TriageQuestion] = field(init=False, repr=False, compare=False)
 

@@ -7,6 +7,7 @@ checked in `Content` so a typo fails at load, not in front of a runner.
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -158,6 +159,26 @@ class Exercise(Strict):
         if len(set(varied)) != len(varied):
             raise ValueError(f"{self.id}: each variable is listed once in its progression")
         return self
+
+    @cached_property
+    def doses(self) -> list[Dosage]:
+        """Every dose of the progression, the starting dose first: one variable moves by
+        one step each time (P5), the variables in the order listed, each up to its top."""
+        doses = [self.dosage]
+        current = self.dosage
+        for step in self.progress:
+            if step.vary == "load":
+                for load in step.loads:
+                    current = current.model_copy(update={"load": load})
+                    doses.append(current)
+                continue
+            assert step.to is not None
+            value = getattr(current, step.vary)
+            while value < step.to:
+                value = min(value + step.step, step.to)
+                current = current.model_copy(update={step.vary: value})
+                doses.append(current)
+        return doses
 
     def avoided_for(self, presentation: str) -> bool:
         """Mixed presentations take both sets of restrictions (clinical rules TL4).

@@ -7,7 +7,7 @@ every parse of a number from a person or a payload checks its length first.
 from __future__ import annotations
 
 from bot.adapters.console import ConsoleChat
-from bot.engine.events import Button
+from bot.engine.events import Button, ChatKind
 from bot.service import Coach
 from tests.chat_driver import Chat, onboard
 
@@ -38,3 +38,9 @@ async def test_a_snooze_of_thousands_of_digits_has_expired(chat: Chat) -> None:
     await onboard(chat)
     await chat.tap(f"x:z:{HUGE}")
     assert "expired" in chat.text
+
+
+async def test_removing_warmup_number_thousands_of_digits_is_refused(coach: Coach) -> None:
+    admin = Chat(coach, user_id="captain", chat_id="club", chat_kind=ChatKind.GROUP, is_admin=True)
+    await admin.send(f"warmup remove {HUGE}")
+    assert "Which one?" in admin.text

@@ -44,6 +44,7 @@ class MemoryRunner:
     logs: list[ExerciseLog] = field(default_factory=list)
     last_payloads: list[str] = field(default_factory=list)
     group: bool = False
+    last_effects: list = field(default_factory=list)  # type: ignore[type-arg]
 
     def step(self, kind: InboundKind, **kw: object) -> list:  # type: ignore[type-arg]
         inbound = Inbound(
@@ -59,6 +60,7 @@ class MemoryRunner:
         history = History(checkins=tuple(self.checkins.values()), exercise_logs=tuple(self.logs))
         turn = Turn(inbound, self.now, self.profile, self.conversation, history)
         result = machine.step(turn, CONTENT)
+        self.last_effects = list(result.effects)
         for effect in result.effects:
             if isinstance(effect, SaveCheckin):
                 old = self.checkins.get(

@@ -15,6 +15,8 @@ import yaml
 from bot.engine.flows import interpreter
 from bot.engine.rules import NOT_APPLICABLE, RULES
 from content.loader import DATA_DIR, load_content
+from tests.test_content import RUN, _runs, _words
+from tests.test_content import reference_runs as reference_runs  # a fixture, used by name
 
 ROOT = Path(__file__).resolve().parents[1]
 CLINICAL_RULES = ROOT.parent / "shared" / "reference" / "clinical-rules.md"
@@ -48,9 +50,7 @@ def test_every_rule_of_the_clinical_rules_is_implemented_or_explained() -> None:
 
 def test_the_registry_names_only_rules_that_exist() -> None:
     ids = set(required_ids())
-    unknown = [
-        i for i in RULES if i.startswith(ID_PREFIXES) and i[0] != "3" and i not in ids
-    ]
+    unknown = [i for i in RULES if i.startswith(ID_PREFIXES) and i[0] != "3" and i not in ids]
     assert not unknown, f"registered ids not in the clinical rules: {unknown}"
 
 
@@ -163,3 +163,27 @@ def test_a_bare_threshold_in_a_flow_is_caught(tmp_path: Path) -> None:
     module = tmp_path / "flow.py"
     module.write_text("LIMIT = 7\n\ndef f(p):\n    return p >= 7 or p > LIMIT\n")
     assert _bare_numbers(module) == [(4, 7)]
+
+
+# --- our own words ------------------------------------------------------------------------------
+
+
+def test_rule_summaries_and_the_clinical_basis_are_in_our_own_words(
+    reference_runs: set[tuple[str, ...]],
+) -> None:
+    texts = [rule.summary for rule in RULES.values()]
+    texts += list(NOT_APPLICABLE.values())
+    texts.append((ROOT / "docs" / "clinical-basis.md").read_text(encoding="utf-8"))
+    copied = [
+        " ".join(run) for text in texts for run in sorted(_runs(_words(text)) & reference_runs)
+    ]
+    assert not copied, f"{RUN}+ words copied from the reference: {copied[:3]}"
+
+
+def test_the_clinical_basis_lists_every_rule() -> None:
+    basis = (ROOT / "docs" / "clinical-basis.md").read_text(encoding="utf-8")
+    missing = [i for i in [*RULES, *NOT_APPLICABLE] if not re.search(rf"\b{re.escape(i)}\b", basis)]
+    assert not missing, missing
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "docs/clinical-basis.md" in readme
+    assert "../shared" not in readme and "shared/reference" not in readme

@@ -6,14 +6,17 @@ exactly as the rule says. Each test is named after the rule it proves.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from bot.engine import screening
-from bot.engine.rules.screen import unsure_level
+from bot.engine.rules.screen import six_weeks_without_improvement, unsure_level
 from bot.engine.screening import ScreenOutcome
 from bot.engine.state import Profile
+from bot.engine.turn import CheckinRecord
 from bot.storage.db import Database
 from content.loader import default_content
 from content.schema import Level
-from tests.chat_driver import Chat, Clock, answer_flow, checkin, onboard
+from tests.chat_driver import Chat, Clock, answer_flow, checkin, local_day, onboard
 
 
 async def stored_profile(chat: Chat) -> Profile:
@@ -316,3 +319,64 @@ async def test_G4_a_pain_score_of_7_brings_the_full_screen_at_once(
     await chat.send("checkin")
     await chat.press("7")
     assert "safety questions" in chat.text and "None of these" in chat.labels
+
+
+# --- referrals are followed up, and a held plan starts only when approved -------------------------
+
+
+async def test_R18_the_plan_starts_once_the_clinician_approves_it(chat: Chat, clock: Clock) -> None:
+    await onboard(chat, screen={**OTHER_GROUP_YES, "s/i:R18": "Yes"})
+    clock.advance(days=3)
+    await chat.send("checkin")  # a held plan has no check-in: are you seen yet?
+    await chat.answer_all("Yes, I've been seen", "They want me to wait")
+    assert (await stored_profile(chat)).plan_hold == "R18"
+    await chat.send("today")
+    await chat.press("I've been seen")
+    await chat.answer_all("Yes, I've been seen", "Yes, go ahead", "None of these")
+    profile = await stored_profile(chat)
+    assert profile.plan_hold is None and profile.review is None
+    assert profile.plan_started_on == local_day(clock)
+    assert "Today — phase 1" in chat.text
+
+
+async def test_R20_an_open_referral_is_followed_up_on_the_weekly_checkin(
+    chat: Chat, clock: Clock
+) -> None:
+    await onboard(chat, screen={**OTHER_GROUP_YES, "s/i:R20": "Yes"})
+    asked_days = []
+    for day in range(1, 8):
+        clock.advance(days=1)
+        answers = {"review_check": "Yes, all good"} if day == 7 else {}
+        if "review_check" in await checkin(chat, **answers):
+            asked_days.append(day)
+    assert asked_days == [7]
+    assert (await stored_profile(chat)).review is None
+
+
+def test_R21_six_weeks_of_rehab_without_better_mornings_recommends_a_physio() -> None:
+    start = date(2026, 10, 1)
+    profile = Profile(plan_started_on=start)
+    first = [CheckinRecord(start + timedelta(days=d), pain_now=3) for d in range(7)]
+    today = start + timedelta(weeks=6)
+    same = [CheckinRecord(today - timedelta(days=d), pain_now=3) for d in range(7)]
+    assert six_weeks_without_improvement([*first, *same], profile, today)
+    better = [CheckinRecord(today - timedelta(days=d), pain_now=1) for d in range(7)]
+    assert not six_weeks_without_improvement([*first, *better], profile, today)
+    assert not six_weeks_without_improvement([*first, *same], profile, today - timedelta(days=1))
+
+
+# --- W2: "could be a sign of" only where a clinician is needed the same day ----------------
+
+
+def test_W2_could_be_a_sign_of_appears_only_in_escalation_wording() -> None:
+    for key, text in CONTENT.messages.items():
+        if "could be a sign of" in text or "could be a sign" in text:
+            assert key.startswith(("escalate_", "could_be", "g1_")), key
+    for item in CONTENT.screen.items:
+        if item.could_be:
+            assert item.yes_level is not None or item.follow_up is not None
+            levels = (
+                [item.yes_level] if item.yes_level else [o.level for o in item.follow_up.options]
+            )  # type: ignore[union-attr]
+            levels += [c.level for c in item.combinations]
+            assert any(lv is not None and lv.escalates for lv in levels), item.id

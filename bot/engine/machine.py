@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from bot.engine import payload as payloads
 from bot.engine.context import Ctx
@@ -69,11 +70,15 @@ def step(turn: Turn, content: Content) -> Result:
     if id(content) not in _CHECKED:
         interpreter.check_content(content)
         _CHECKED.add(id(content))
+    conv = turn.conversation
     ctx = Ctx(
         turn=turn,
         content=content,
-        profile=turn.profile.model_copy(deep=True),
-        conv=turn.conversation.model_copy(deep=True),
+        # The step must not change its input. Profile fields are immutable values, so a
+        # shallow copy is enough; the conversation's data is plain JSON, copied by hand
+        # (several times faster than deepcopy, which matters per event).
+        profile=turn.profile.model_copy(),
+        conv=conv.model_copy(update={"data": _copy_json(conv.data), "options": list(conv.options)}),
     )
     inbound = turn.inbound
     if inbound.kind == InboundKind.JOINED:
@@ -96,6 +101,14 @@ def step(turn: Turn, content: Content) -> Result:
     return Result(
         profile=ctx.profile, conversation=ctx.conv, replies=ctx.replies, effects=ctx.effects
     )
+
+
+def _copy_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(v) for v in value]
+    return value
 
 
 SETUP_FIRST = ("start", "checkin", "today", "progress", "settings")

@@ -12,12 +12,14 @@ from bot.engine.context import Ctx
 from bot.engine.events import Topic
 from bot.engine.flows.preferences import find_timezone
 from bot.engine.localtime import COMMON_TIMEZONES, next_occurrence, parse_clock
+from bot.engine.payload import small_int
 from bot.engine.turn import AddWarmup, RemoveWarmup, SetTeamTimezone
 from content.loader import Content
 
 WARMUP = "warmup"
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_SCHEDULES = 10
+MAX_SCHEDULE_DIGITS = 3  # "warmup remove 2": bounded before int()
 
 
 def render_warmup_card(content: Content, routine_id: str = "team_warmup") -> str:
@@ -200,10 +202,11 @@ def _add(ctx: Ctx, args: str) -> None:
 
 def _remove(ctx: Ctx, args: str) -> None:
     text = args.strip().lstrip("#")
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= len(ctx.turn.warmups):
+    number = small_int(text, MAX_SCHEDULE_DIGITS)
+    if number is None or not 1 <= number <= len(ctx.turn.warmups):
         ctx.say(ctx.t("warmup_bad_remove", count=len(ctx.turn.warmups)), private=False)
         return
-    schedule = ctx.turn.warmups[int(text) - 1]
+    schedule = ctx.turn.warmups[number - 1]
     ctx.effect(RemoveWarmup(schedule_id=schedule.id))
     ctx.say(
         ctx.t("warmup_removed", n=text, days=days_text(schedule.days), time=schedule.run_time),

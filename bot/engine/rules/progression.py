@@ -31,21 +31,7 @@ TRAINING_PHASE = 4
 
 def dose_values(ex: Exercise) -> list[Dosage]:
     """Every dose of the exercise's progression, the starting dose first."""
-    doses = [ex.dosage]
-    current = ex.dosage
-    for step in ex.progress:
-        if step.vary == "load":
-            for load in step.loads:
-                current = current.model_copy(update={"load": load})
-                doses.append(current)
-            continue
-        assert step.to is not None
-        value = getattr(current, step.vary)
-        while value < step.to:
-            value = min(value + step.step, step.to)
-            current = current.model_copy(update={step.vary: value})
-            doses.append(current)
-    return doses
+    return ex.doses
 
 
 def dose_steps(ex: Exercise) -> int:
@@ -82,6 +68,14 @@ class PlanShape:
 
 
 def plan_shape(content: Content, presentation: str | None) -> PlanShape:
+    key = ("plan_shape", presentation)
+    if key not in content.memo:
+        content.memo[key] = _plan_shape(content, presentation)
+    shape: PlanShape = content.memo[key]
+    return shape
+
+
+def _plan_shape(content: Content, presentation: str | None) -> PlanShape:
     levels: dict[int, int] = {}
     for number in (1, STRENGTH_PHASE):
         new = [

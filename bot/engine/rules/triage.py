@@ -71,7 +71,8 @@ def out_of_scope(location_presentation: str) -> bool:
 @rule(
     "TL6",
     "5b",
-    "The runner is told 'front-of-hip' or 'outside-of-hip' pain, never a diagnosis name.",
+    "The coach describes where it hurts (front or outside of the hip) and never names a "
+    "condition.",
 )
 def label_key(presentation: str) -> str:
     """The message key that describes the presentation to the runner."""
