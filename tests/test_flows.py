@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 from bot.engine.events import ChatKind, InboundKind
@@ -380,10 +381,13 @@ async def test_export_holds_the_checkin_and_delete_removes_every_row(
 ) -> None:
     await onboard(chat)
     clock.advance(days=1)
-    await checkin(chat, pain="3", exercise_pain="2")
+    await checkin(chat, pain="3", ran="30 min", run_pain="2", after_run="Swollen or stiff")
     await chat.send("export")
     export = next(r.attachment for r in chat.replies if r.attachment)
-    assert b'"pain_now": 3' in export.data and b'"exercise_pain": 2' in export.data
+    (row,) = json.loads(export.data)["checkins"]
+    assert (row["pain_now"], row["run_minutes"], row["pain_during"]) == (3, 30, 2)
+    assert (row["swelling"], row["run_sharp"], row["exercise_pain"]) == (True, False, 2)
+    assert "isometric_worse" in row
     user_id = (await stored_user(db)).id
     await chat.send("delete")
     await chat.press("Yes, delete everything")

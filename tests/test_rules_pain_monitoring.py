@@ -366,3 +366,18 @@ async def test_P_checkin_on_the_plans_first_day_asks_no_exercise_questions(chat:
     await onboard(chat)
     asked = await checkin(chat)
     assert "exercise_pain" not in asked and "holds" not in asked
+
+
+async def test_P9_a_typed_7_of_10_is_read_as_the_score(chat: Chat, clock: Clock) -> None:
+    await onboard(chat)
+    clock.advance(days=1)
+    await chat.send("checkin")
+    await chat.send("7/10")
+    assert "safety questions" in chat.text
+
+
+async def test_P7_typed_swollen_a_bit_is_read_as_swelling(chat: Chat, clock: Clock) -> None:
+    await onboard(chat)
+    clock.advance(days=1)
+    await checkin(chat, ran="about 30 min", run_pain="2", after_run="swollen a bit")
+    assert "Back off" in chat.text

@@ -276,3 +276,12 @@ def test_RP8_the_daily_screen_must_reach_limp_walking_and_night_pain() -> None:
     broken = replace(content, screen=content.screen.model_copy(update={"mini": mini}))
     with pytest.raises(FlowError, match="RP8"):
         check_content(broken)
+
+
+async def test_RP3_a_typed_duration_is_read_as_minutes(chat: Chat, clock: Clock) -> None:
+    await on_the_ladder(chat, clock, level=6)
+    clock.advance(days=1)
+    await checkin(chat, pain="2", ran="I ran about 20 mins", run_pain="2")
+    clock.advance(days=1)
+    await chat.send("today")
+    assert "22 min" in chat.text
