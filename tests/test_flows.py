@@ -10,12 +10,14 @@ from bot.service import Coach
 from bot.storage.db import Database
 from tests.chat_driver import (
     ADULT,
+    CHECKIN,
     FRONT,
     NIGHT_PAIN,
     NO_FLAGS,
     ONBOARDING_TAPS,
     Chat,
     Clock,
+    answer_flow,
     checkin,
     days_of_checkins,
     onboard,
@@ -523,3 +525,28 @@ async def test_a_command_half_way_through_setup_carries_on_where_we_were(chat: C
     assert "Which timezone" in chat.text
     await chat.press("Europe/Berlin")  # the same question, still answerable
     assert "safety check" in chat.text
+
+
+async def test_a_checkin_stored_by_the_older_flows_starts_again_instead_of_failing(
+    chat: Chat, clock: Clock, db: Database
+) -> None:
+    """Deploying over a runner who was half-way through the old check-in (its 'compared
+    with your usual morning' question no longer exists)."""
+    await onboard(chat)
+    clock.advance(days=1)
+    old = {
+        "flow": "checkin",
+        "qid": "morning",
+        "turn": 40,
+        "text": "Compared with your usual morning, how does the hip feel today?",
+        "options": [["better", "Better than usual"], ["same", "About usual"]],
+        "data": {"date": "2026-11-27", "pain_now": 2, "ran": "no"},
+    }
+    async with db.transaction() as repo:
+        user = await repo.get_user("console", "runner-1")
+        user.conversation = old
+        await repo.save_user(user)
+    await chat.tap("40:same")
+    assert "from the top" in chat.text and "got out of bed" in chat.text
+    await answer_flow(chat, CHECKIN)
+    assert "Hold" in chat.text or "Progress" in chat.text

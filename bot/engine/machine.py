@@ -234,10 +234,14 @@ def _answer(ctx: Ctx, value: str, label: str) -> None:
     conv = ctx.conv
     flow, qid = conv.flow, conv.qid
     assert flow is not None and qid is not None
-    ctx.edit_answered(conv.text, label)
     if interpreter.is_spec_flow(ctx, flow):
+        if not interpreter.resumable(ctx):
+            interpreter.restart(ctx)
+            return
+        ctx.edit_answered(conv.text, label)
         interpreter.answer(ctx, qid, value)
         return
+    ctx.edit_answered(conv.text, label)
     ANSWERS[flow](ctx, qid, value)
 
 

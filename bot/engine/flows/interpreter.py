@@ -53,7 +53,12 @@ Outcome = Callable[[Ctx, dict[str, Any]], None]
 OUTCOMES: dict[tuple[str, str], Outcome] = {}
 # Facts that change the profile the moment they are answered (consent's timestamp).
 ON_FACT: dict[tuple[str, str], Callable[[Ctx, Any], None]] = {}
-TOPICS = {"start": Topic.SETUP, "checkin": Topic.CHECKIN, "clearance": Topic.CLEARANCE}
+TOPICS = {
+    "start": Topic.SETUP,
+    "checkin": Topic.CHECKIN,
+    "clearance": Topic.CLEARANCE,
+    "review": Topic.CLEARANCE,
+}
 
 
 def outcome(flow: str, name: str) -> Callable[[Outcome], Outcome]:
@@ -131,7 +136,7 @@ def _preface(ctx: Ctx, state: FlowState) -> str | None:
 
 
 def _topic(spec: FlowSpec) -> str:
-    return TOPICS.get(spec.id, Topic.CLEARANCE if spec.id == "review" else Topic.INFO)
+    return TOPICS.get(spec.id, Topic.INFO)
 
 
 def _ask(ctx: Ctx, spec: FlowSpec, sid: str, state: FlowState) -> None:
@@ -173,6 +178,31 @@ def _ask(ctx: Ctx, spec: FlowSpec, sid: str, state: FlowState) -> None:
 
 
 # --- answers -------------------------------------------------------------------------------
+
+
+def resumable(ctx: Ctx) -> bool:
+    """Can the waiting question of a spec flow take an answer? Not when it was stored by an
+    older version of the flows (a question that no longer exists, data in an older shape)."""
+    conv = ctx.conv
+    spec = ctx.content.flows.get(conv.flow or "")
+    data = conv.data
+    if spec is None or conv.qid is None or "facts" not in data:
+        return False
+    if conv.qid.startswith(SCREEN_PREFIX):
+        scr = data.get("scr")
+        return isinstance(scr, dict) and scr.get("state") in spec.states
+    if "triage" in data:
+        tri = data["triage"]
+        return isinstance(tri, dict) and tri.get("state") in spec.states
+    return conv.qid in spec.states
+
+
+def restart(ctx: Ctx) -> None:
+    """Start the waiting flow again from its first question (its stored state is stale)."""
+    flow = ctx.conv.flow
+    assert flow is not None
+    kept = {"date": ctx.conv.data["date"]} if "date" in ctx.conv.data else None
+    begin(ctx, flow, preface=ctx.t("flow_changed"), data=kept)
 
 
 def typed_answer(ctx: Ctx, text: str) -> str | None:
@@ -288,6 +318,8 @@ def _start_screen(ctx: Ctx, spec: FlowSpec, sid: str, state: FlowState) -> None:
     which: str | None = state.screen
     if which == "daily":
         which = daily_screen(ctx.profile, checkin_day(ctx) if spec.records_checkin else ctx.today)
+        if which == "full":
+            data["lines"].append(ctx.t("weekly_screen_intro"))  # G4: say why it is longer
     if which == "full":
         screening.start_full(
             data, "full", known=known, preset=tuple(state.items), content=ctx.content
