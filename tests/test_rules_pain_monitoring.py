@@ -381,3 +381,36 @@ async def test_P7_typed_swollen_a_bit_is_read_as_swelling(chat: Chat, clock: Clo
     clock.advance(days=1)
     await checkin(chat, ran="about 30 min", run_pain="2", after_run="swollen a bit")
     assert "Back off" in chat.text
+
+
+async def test_P1_the_easier_version_lasts_until_it_is_done_then_the_exercise_returns(
+    chat: Chat, clock: Clock
+) -> None:
+    await onboard(chat)
+    await chat.update_profile(phase=2, level=1)
+    await chat.send("today")
+    bridge = next(b for b in chat.buttons if b.payload.endswith(":single_leg_bridge:p"))
+    await chat.tap(bridge.payload)
+    clock.advance(days=1)
+    await chat.send("today")
+    assert "Glute bridge" in chat.text and "Offset to single-leg bridge" not in chat.text
+    easier = next(b for b in chat.buttons if b.payload.endswith(":glute_bridge:d"))
+    await chat.tap(easier.payload)  # done without pain
+    clock.advance(days=1)
+    await chat.send("today")
+    assert "Offset to single-leg bridge" in chat.text and "Glute bridge" not in chat.text
+
+
+async def test_P1_an_exercise_with_no_easier_form_sits_out_one_session(
+    chat: Chat, clock: Clock
+) -> None:
+    await onboard(chat)
+    await chat.send("today")
+    squat = next(b for b in chat.buttons if b.payload.endswith(":sit_to_stand:p"))
+    await chat.tap(squat.payload)
+    clock.advance(days=1)
+    await chat.send("today")
+    assert "Sit-to-stand" not in chat.text
+    clock.advance(days=1)
+    await chat.send("today")
+    assert "Sit-to-stand" in chat.text

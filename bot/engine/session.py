@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from bot.engine.payload import LOG_OUTCOMES, LogEntry, encode
 from bot.engine.rules import return_to_running as rtr
@@ -25,6 +25,7 @@ from content.loader import Content
 from content.schema import Dosage, Exercise
 
 OUTCOMES = LOG_OUTCOMES
+NEXT_SESSION = timedelta(days=1)  # P1: an exercise with no easier form sits out one session
 SESSION_KINDS = ("isometric", "strength", "mobility", "stretch", "plyo")
 
 
@@ -68,26 +69,33 @@ def build_session(
     if cross_training_instead_of_exercises(profile, today):
         return Session(profile.phase, profile.level, (), run, exercises_swapped=True)
     presentation = profile.presentation or "mixed"
-    last_outcome: dict[str, str] = {}
-    for log in sorted(logs, key=lambda entry: entry.local_date):
-        if log.local_date < today:
-            last_outcome[log.exercise_id] = log.outcome
+    planned = content.exercises_for(profile.phase, presentation)
+    planned_ids = {ex.id for ex in planned}
     stopped = profile.isometric_stopped_on == today
     items: list[SessionItem] = []
-    for ex in content.exercises_for(profile.phase, presentation):
+    for ex in planned:
         if ex.kind not in SESSION_KINDS:
             continue
         if ex.kind == "isometric" and stopped:
             continue  # P11: the holds raised the pain today
         chosen, swapped = ex, None
-        # P1: too painful last time -> the easier version this time.
-        if last_outcome.get(ex.id) == "painful" and ex.easier:
-            easier = content.exercises[ex.easier]
-            if not easier.avoided_for(presentation):
-                chosen, swapped = easier, ex.id
+        dosage = dose_for(content, ex, profile.phase, profile.level)
+        painful_on = _regressed_since(ex, logs, today, planned_ids)
+        if painful_on is not None:
+            # P1: too painful last session -> an easier version until it is done without
+            # pain: the easier exercise when it is not in the session already, otherwise
+            # the same one a step lighter; with neither, it sits out the next session.
+            easier = content.exercises[ex.easier] if ex.easier else None
+            lighter = _one_step_lighter(ex, dosage)
+            if easier and not easier.avoided_for(presentation) and easier.id not in planned_ids:
+                chosen, dosage = easier, dose_for(content, easier, profile.phase, profile.level)
+                swapped = ex.id
+            elif lighter != dosage:
+                dosage, swapped = lighter, ex.id
+            elif today - painful_on <= NEXT_SESSION:
+                continue
         if any(item.exercise.id == chosen.id for item in items):
             continue
-        dosage = dose_for(content, chosen, profile.phase, profile.level)
         eased = chosen.kind == "isometric" and profile.isometric_eased
         if eased:
             dosage = _one_step_lighter(chosen, dosage)
@@ -103,8 +111,30 @@ def build_session(
     return Session(profile.phase, profile.level, tuple(items), run, holds_stopped=stopped)
 
 
+def _regressed_since(
+    ex: Exercise, logs: Sequence[ExerciseLog], today: date, planned: set[str]
+) -> date | None:
+    """P1: the day it was logged too painful, while its easier version is not yet done
+    since; None when it is not regressed."""
+    painful = [
+        log.local_date
+        for log in logs
+        if log.exercise_id == ex.id and log.outcome == "painful" and log.local_date < today
+    ]
+    if not painful:
+        return None
+    since = max(painful)
+    substitute = ex.easier if ex.easier and ex.easier not in planned else ex.id
+    done = any(
+        log.exercise_id == substitute and log.outcome == "done" and since < log.local_date < today
+        for log in logs
+    )
+    return None if done else since
+
+
+
 def _one_step_lighter(ex: Exercise, dosage: Dosage) -> Dosage:
-    """P11: reduce the effort of the next holds: one step back along the progression."""
+    """One step back along the exercise's progression (P1 regression, P11 lighter holds)."""
     doses = dose_values(ex)
     index = doses.index(dosage) if dosage in doses else 0
     return doses[max(0, index - 1)]
