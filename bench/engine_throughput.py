@@ -4,10 +4,11 @@
                                                 [--days D] [--concurrency C] [--quick]
 
 Simulated runners (onboarded once through the Coach, then copied with a bulk insert) each
-do a full daily check-in — `checkin`, pain now, "Easy run", pain during the run, morning,
-exercises, the short safety screen (the full screen on its weekly day) — then `today` and
-one exercise logged done: 9 inbound events a day, each one `Coach.handle` call in its own
-transaction, exactly as an adapter makes it. No platform and no network besides the
+do a full daily check-in — `checkin`, morning pain, a 20-minute run, pain during it, how the
+hip took it, yesterday's exercise pain and the holds, the short safety screen (the full screen
+on its weekly day) — then `today` and one exercise logged done: 10 inbound events on a usual
+day (8 on the plan's first day, 13 on the weekly full-screen day), each one `Coach.handle`
+call in its own transaction, exactly as an adapter makes it. No platform and no network besides the
 database.
 
 Two variants, each on a fresh scratch database:
@@ -56,10 +57,11 @@ from bot.engine.events import COMMANDS, Button, Inbound, InboundKind, Outbound
 from bot.service import Coach
 from bot.storage.db import Database
 from bot.storage.models import User
+from tests.chat_driver import ONBOARDING_TAPS
 
 PLATFORM = "console"
 START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday, midday UTC
-EVENTS_PER_DAY = 9  # without the weekly full screen
+EVENTS_PER_DAY = 10  # a usual day, without the weekly full screen
 
 _ids = itertools.count(1)
 
@@ -124,11 +126,14 @@ class Runner:
     async def daily(self) -> None:
         """One day: the full check-in, then today's session and one exercise logged."""
         await self.send("checkin")
-        await self.press("2")  # pain now
-        await self.press("Easy run")
+        await self.press("2")  # morning pain
+        await self.press("20 min")
         await self.press("2")  # worst pain during the run
-        await self.press("About usual")
-        await self.press("All")  # exercises done yesterday
+        await self.press("All fine")  # after the run
+        if any(b.label == "Skipped them" for b in self.buttons):
+            await self.press("2")  # yesterday's exercises (not asked on the plan's first day)
+        if any(b.label == "No, same or easier" for b in self.buttons):
+            await self.press("No, same or easier")  # the holds
         for _ in range(8):  # the short screen; on its weekly day the full one
             if not any(b.label == "None of these" for b in self.buttons):
                 break
@@ -144,15 +149,8 @@ async def onboard_template(coach: Coach) -> tuple[dict[str, Any], User]:
     """Onboard one runner through the Coach (the real flow) and return its stored row."""
     r = Runner(coach, "template", [])
     await r.send("start")
-    for label in ("I agree", "18 or older", "Europe/Berlin"):
+    for label in ONBOARDING_TAPS:
         await r.press(label)
-    for _ in range(4):
-        await r.press("None of these")
-    await r.press("Side of the hip, on the bony bump")
-    await r.press("Yes")
-    await r.press("Easy runs only")
-    await r.press("2")
-    await r.press("07:30")
     async with coach.db.transaction(readonly=True) as repo:
         user = await repo.get_user(PLATFORM, "template", lock=False)
     assert user is not None and user.profile.get("onboarded"), "template runner not onboarded"

@@ -52,11 +52,10 @@ from tests.test_scheduler_helpers import setup_runner
 SCRIPT: tuple[tuple[str, str], ...] = (
     ("send", "/checkin"),
     ("tap", "2"),
-    ("tap", "Easy run"),
+    ("tap", "20 min"),
     ("tap", "1"),
-    ("tap", "About usual"),
-    ("tap", "All"),
-    ("tap", "None of these"),
+    ("tap", "All fine"),
+    ("tap", "None of these"),  # the plan's first day: no exercise questions yet
     ("send", "/today"),
     ("send", "hello"),
     ("send", "/help"),

@@ -35,7 +35,9 @@ class HomeItem:
 class HomeSummary:
     onboarded: bool
     paused: bool = False  # reminders paused by the runner
-    plan_paused: bool = False  # paused by an escalation until a clinician clears them
+    # Paused by an escalation until a clinician clears them, or waiting for a clinician's
+    # approval before it starts (R18, R19): no exercises either way.
+    plan_paused: bool = False
     phase: int | None = None
     phase_name: str | None = None
     level: int | None = None
@@ -72,7 +74,7 @@ async def home_summary(
     summary = HomeSummary(
         onboarded=profile.onboarded,
         paused=profile.paused,
-        plan_paused=profile.plan_paused,
+        plan_paused=profile.plan_paused or profile.plan_held,
         pain=pain,
         next_checkin=_next_checkin(profile, stored_next, now),
         timezone=tz,
@@ -83,7 +85,7 @@ async def home_summary(
     phase = coach.content.phases.get(profile.phase)
     items: tuple[HomeItem, ...] = ()
     advice: str | None = None
-    if not profile.plan_paused:
+    if not (profile.plan_paused or profile.plan_held):
         session = build_session(coach.content, profile, today, logs, checkins)
         advice = session.run
         logged_today = {e.exercise_id: e.outcome for e in logs if e.local_date == today}

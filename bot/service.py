@@ -89,10 +89,15 @@ async def load_history(repo: Repository, user_id: int, today: date) -> History:
                 local_date=c.local_date,
                 pain_now=c.pain_now,
                 ran=c.ran,
+                run_minutes=c.run_minutes,
                 pain_during=c.pain_during,
-                morning=c.morning,
                 exercises=c.exercises,
+                exercise_pain=c.exercise_pain,
+                swelling=c.swelling,
+                run_sharp=c.run_sharp,
+                isometric_worse=c.isometric_worse,
                 decision=c.decision,
+                reason=c.reason,
                 phase=c.phase,
                 level=c.level,
             )
@@ -263,8 +268,8 @@ class Coach:
                         decision=change.decision,
                         reason=change.reason,
                     )
-                case ClearEscalations():
-                    await repo.clear_escalations(user.id, now)
+                case ClearEscalations(levels=levels):
+                    await repo.clear_escalations(user.id, now, levels)
                 case AcknowledgeEscalations():
                     await repo.acknowledge_escalations(user.id, now)
                 case SendChart(chat_id=chat_id, caption=caption):

@@ -18,6 +18,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from content.schema import (
     Exercise,
+    FlowSpec,
+    FlowState,
     LadderLevel,
     Phase,
     Region,
@@ -64,6 +66,9 @@ class Content:
     tips: list[Tip]
     regions: Regions
     messages: dict[str, str]
+    flows: dict[str, FlowSpec] = field(default_factory=dict)
+    # Values the engine derives from the content once (dose tables, plan shapes), by key.
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
     _items: dict[str, ScreenItem] = field(init=False, repr=False, compare=False)
     _questions: dict[str, TriageQuestion] = field(init=False, repr=False, compare=False)
 
@@ -189,6 +194,7 @@ def load_content(directory: Path | None = None) -> Content:
     tips: list[Tip] = _load(d, "tips.yaml", list[Tip])
     regions: Regions = _load(d, "regions.yaml", Regions)
     messages = _load_messages(d)
+    flows = _load_flows(d, messages, screen)
 
     _check_exercises(d / "exercises.yaml", exercises)
     ex_by_id = {e.id: e for e in exercises}
@@ -208,6 +214,7 @@ def load_content(directory: Path | None = None) -> Content:
         tips=list(tips),
         regions=regions,
         messages=messages,
+        flows=flows,
     )
 
 
@@ -318,3 +325,86 @@ def _check_warmups(path: Path, warmups: list[Warmup], exercises: dict[str, Exerc
                     raise _fail(
                         path, f"[{n}].{part}[{k}].exercise", f"unknown exercise {item.exercise!r}"
                     )
+
+
+# --- flows --------------------------------------------------------------------------------
+
+
+def _load_flows(directory: Path, messages: dict[str, str], screen: Screen) -> dict[str, FlowSpec]:
+    """Every content/data/flows/*.yaml, each checked as a whole (see `_check_flow`)."""
+    folder = directory / "flows"
+    if not folder.is_dir():
+        raise ContentError(f"{_display(folder)}: folder not found")
+    flows: dict[str, FlowSpec] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        spec: FlowSpec = _validate(path, _read_yaml(path), FlowSpec)
+        if path.stem != spec.id:
+            raise _fail(path, "id", f"{spec.id!r} must match the file name {path.stem!r}")
+        _check_flow(path, spec, messages, screen)
+        flows[spec.id] = spec
+    return flows
+
+
+def _check_flow(path: Path, spec: FlowSpec, messages: dict[str, str], screen: Screen) -> None:
+    """Every target exists, every message key exists, and every path from the first
+    question ends: in a named outcome or an escalation, never in a loop; and no path
+    reaches a coaching decision without passing a safety screen (red flags win)."""
+    for entry in (spec.first, *spec.entries):
+        if entry not in spec.states:
+            raise _fail(path, "first", f"no state {entry!r}")
+    item_ids = {i.id for i in screen.items}
+    for sid, state in spec.states.items():
+        where = f"states.{sid}"
+        keys = [state.ask, state.preface]
+        keys += [o.label for o in state.options]
+        for n, step in enumerate(state.steps()):
+            if step.go is not None and step.go not in spec.states:
+                raise _fail(path, f"{where}", f"step {n} goes to unknown state {step.go!r}")
+            if step.end is not None and step.end not in spec.outcomes:
+                raise _fail(path, f"{where}", f"step {n} ends in unknown outcome {step.end!r}")
+            if step.flag is not None:
+                keys += [step.flag.reason, step.flag.message]
+        if messages:
+            for key in keys:
+                if key is not None and key not in messages:
+                    raise _fail(path, where, f"no message {key!r} in messages.yaml")
+        for item in state.items:
+            if item not in item_ids:
+                raise _fail(path, f"{where}.items", f"unknown screen item {item!r}")
+
+    reached: set[str] = set()
+    done: set[tuple[str, bool]] = set()
+    visited: set[str] = set()
+
+    def visit(sid: str, screened: bool, trail: tuple[str, ...]) -> None:
+        if sid in trail:
+            raise _fail(path, f"states.{sid}", f"loops back: {' -> '.join((*trail, sid))}")
+        if (sid, screened) in done:
+            return
+        visited.add(sid)
+        state: FlowState = spec.states[sid]
+        asked = screened or state.kind == "screen"
+        nexts = [(step, asked) for step in (*state.options, *state.then)]
+        if state.otherwise is not None:
+            nexts.append((state.otherwise, screened))
+        for step, safe in nexts:
+            if step.go is not None:
+                visit(step.go, safe, (*trail, sid))
+            elif step.end is not None:
+                reached.add(step.end)
+                if spec.outcomes[step.end].kind == "decision" and not safe:
+                    raise _fail(
+                        path,
+                        f"states.{sid}",
+                        f"reaches the decision {step.end!r} without a safety screen",
+                    )
+        done.add((sid, screened))
+
+    for entry in (spec.first, *spec.entries):
+        visit(entry, False, ())
+    orphans = sorted(set(spec.states) - visited)
+    if orphans:
+        raise _fail(path, "states", f"never asked: {orphans}")
+    unused = sorted(set(spec.outcomes) - reached)
+    if unused:
+        raise _fail(path, "outcomes", f"never reached: {unused}")

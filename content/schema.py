@@ -7,6 +7,7 @@ checked in `Content` so a typo fails at load, not in front of a runner.
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -61,6 +62,8 @@ class Dosage(Strict):
     per_side: bool = False
     # What one rep is, when it is not a plain repetition: "steps each way", "swings each way".
     unit: str = "reps"
+    # The load, in words, once a progression has added one: "with a light band".
+    load: str | None = Field(default=None, max_length=60)
 
     @model_validator(mode="after")
     def _reps_or_hold(self) -> Dosage:
@@ -78,7 +81,30 @@ class Dosage(Strict):
             parts.append(f"{self.sets} x {self.hold_seconds} s hold")
         if self.per_side:
             parts.append("per side")
-        return " ".join(parts)
+        text = " ".join(parts)
+        return f"{text}, {self.load}" if self.load else text
+
+
+class DoseStep(Strict):
+    """One variable of an exercise's progression and its range (clinical rules 3b).
+
+    A progression moves one variable by one step at a time (P5): the numbers in `step`
+    increments up to `to`, or the load through `loads`, in the order the steps are listed.
+    """
+
+    vary: Literal["reps", "sets", "hold_seconds", "load"]
+    to: int | None = Field(default=None, ge=1, le=300)
+    step: int = Field(default=1, ge=1, le=30)
+    loads: list[str] = Field(default=[], max_length=5)
+
+    @model_validator(mode="after")
+    def _shape(self) -> DoseStep:
+        if self.vary == "load":
+            if not self.loads or self.to is not None:
+                raise ValueError("a load step lists its loads, in order, and no 'to'")
+        elif self.to is None or self.loads:
+            raise ValueError(f"a {self.vary} step needs 'to' (the top of its range)")
+        return self
 
 
 class Fit(Strict):
@@ -108,6 +134,8 @@ class Exercise(Strict):
     fit: Fit
     # When this exercise is too painful, the engine offers this easier one instead.
     easier: str | None = None
+    # How the dose grows when P5 is met, one variable and one step at a time (3b ranges).
+    progress: list[DoseStep] = []
 
     @field_validator("phases")
     @classmethod
@@ -115,6 +143,42 @@ class Exercise(Strict):
         if any(p not in (1, 2, 3, 4) for p in v):
             raise ValueError("phases are 1, 2, 3 or 4")
         return v
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Exercise:
+        for step in self.progress:
+            if step.vary == "load":
+                continue
+            start = getattr(self.dosage, step.vary)
+            if start is None:
+                raise ValueError(f"{self.id}: progresses {step.vary} but its dose has none")
+            assert step.to is not None
+            if step.to <= start:
+                raise ValueError(f"{self.id}: {step.vary} range must rise above {start}")
+        varied = [s.vary for s in self.progress]
+        if len(set(varied)) != len(varied):
+            raise ValueError(f"{self.id}: each variable is listed once in its progression")
+        return self
+
+    @cached_property
+    def doses(self) -> list[Dosage]:
+        """Every dose of the progression, the starting dose first: one variable moves by
+        one step each time (P5), the variables in the order listed, each up to its top."""
+        doses = [self.dosage]
+        current = self.dosage
+        for step in self.progress:
+            if step.vary == "load":
+                for load in step.loads:
+                    current = current.model_copy(update={"load": load})
+                    doses.append(current)
+                continue
+            assert step.to is not None
+            value = getattr(current, step.vary)
+            while value < step.to:
+                value = min(value + step.step, step.to)
+                current = current.model_copy(update={step.vary: value})
+                doses.append(current)
+        return doses
 
     def avoided_for(self, presentation: str) -> bool:
         """Mixed presentations take both sets of restrictions (clinical rules TL4).
@@ -139,6 +203,14 @@ def _sides(presentation: str) -> tuple[Side, ...]:
 # --- phases and the walk-run ladder ----------------------------------------------------
 
 
+class Stage(Strict):
+    """One step of phase 4: more distance first, then hills, then speed (RP4, RP6)."""
+
+    id: str = Field(pattern=r"^[a-z_]{2,20}$")
+    running: str  # what running looks like at this stage
+    intensity: bool = False  # hills or speed: one new stimulus, never with more volume
+
+
 class Phase(Strict):
     number: int = Field(ge=1, le=4)
     name: str
@@ -149,6 +221,7 @@ class Phase(Strict):
     min_days: int = Field(ge=0)  # the fewest days in this phase before its exit is checked
     exercises: list[str] = Field(min_length=1)
     running: str  # what running looks like in this phase
+    stages: list[Stage] = []  # phase 4 only: the order new stimuli come back
 
 
 class LadderLevel(Strict):
@@ -189,6 +262,12 @@ class ScreenItem(Strict):
     yes_level: Level | None = None  # the level when "yes" needs no follow-up
     follow_up: FollowUp | None = None  # asked when "yes", its option picks the level
     combinations: list[Combination] = []
+    # W2: what a same-day message may say this could be a sign of (escalations only).
+    could_be: str | None = None
+    # For a SOON referral: who to book (W4 routes), and whether the hip plan must wait for
+    # that clinician's approval before it starts (R18, R19).
+    see: Literal["physio", "gp", "doctor"] = "physio"
+    hold_plan: bool = False
 
     @model_validator(mode="after")
     def _has_action(self) -> ScreenItem:
@@ -282,3 +361,117 @@ class Regions(Strict):
         if bad:
             raise ValueError(f"country codes must be ISO alpha-2: {bad}")
         return v
+
+
+# --- flows: the questions of onboarding, check-in and clearance --------------------------
+
+RULE_ID = r"^(G|R|P|RR|RP|TL|W)\d{1,2}$"
+
+
+class Flag(Strict):
+    """A red flag or referral raised by an answer (clinical rules section 0 levels).
+
+    EMERGENCY and URGENT latch the plan at once (G2); SOON and SOON_72H are referrals the
+    flow collects and says first when it ends (W3).
+    """
+
+    level: Level
+    rule: str = Field(pattern=RULE_ID)
+    reason: str | None = None  # message key: why a referral is made ("because ...")
+    message: str | None = None  # message key of an escalation with its own words (G1)
+    see: Literal["physio", "gp", "doctor"] = "physio"
+    hold_plan: bool = False  # R18/R19: the hip plan waits for the clinician
+
+
+class Step(Strict):
+    """Where an answer leads: another question (`go`), a named end of the flow (`end`), or
+    an escalation (a `flag` at EMERGENCY or URGENT, after which nothing else is asked)."""
+
+    go: str | None = None
+    end: str | None = None
+    flag: Flag | None = None
+    rule: str | None = Field(default=None, pattern=RULE_ID)  # the rule this transition is
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Step:
+        if self.flag is not None and self.flag.level.escalates:
+            if self.go is not None:
+                raise ValueError("an escalating flag ends the flow: it cannot 'go' on")
+            return self
+        if (self.go is None) == (self.end is None):
+            raise ValueError("a step needs exactly one of 'go' or 'end'")
+        return self
+
+
+class Choice(Step):
+    value: str = Field(pattern=r"^[a-z0-9_]{1,24}$")
+    label: str  # message key of the button label
+    words: list[str] = []  # typed words that mean this choice ("swollen", "stiff")
+
+
+class Branch(Step):
+    when: str | None = None  # a named condition; None = otherwise (must come last)
+
+
+class FlowState(Strict):
+    kind: Literal["choice", "pain", "minutes", "screen", "triage", "timezone", "reminder"]
+    ask: str | None = None  # message key of the question
+    preface: str | None = None  # message key said before the question
+    fact: str | None = None  # the name the answer is kept under
+    options: list[Choice] = []  # choice: the answers; pain/minutes: buttons beside the scale
+    minutes: list[int] = []  # minutes: the durations offered as buttons
+    then: list[Branch] = []  # every kind but choice: where to go next
+    when: str | None = None  # ask only when this condition holds ...
+    otherwise: Step | None = None  # ... and go here when it does not
+    screen: Literal["full", "daily", "items"] | None = None  # screen: which one
+    items: list[str] = []  # screen "items": the items asked; "full": items already yes
+    columns: int = Field(default=2, ge=1, le=6)
+    rule: str | None = Field(default=None, pattern=RULE_ID)
+
+    @model_validator(mode="after")
+    def _complete(self) -> FlowState:
+        if self.kind == "choice":
+            if len(self.options) < 2 or self.then:
+                raise ValueError("a choice lists two or more options, each with its step")
+        else:
+            if not self.then:
+                raise ValueError(f"a {self.kind} state needs 'then'")
+            if any(b.when is None for b in self.then[:-1]) or self.then[-1].when is not None:
+                raise ValueError("'then' is checked in order and ends with one unconditional step")
+        if self.kind in ("choice", "pain", "minutes") and not self.ask:
+            raise ValueError(f"a {self.kind} question needs 'ask'")
+        if self.kind == "minutes" and not self.minutes:
+            raise ValueError("a minutes question lists the durations offered")
+        if self.kind == "screen" and self.screen is None:
+            raise ValueError("a screen state says which screen: full, daily or items")
+        if self.screen == "items" and not self.items:
+            raise ValueError("an items screen lists the items it asks")
+        if (self.when is None) != (self.otherwise is None):
+            raise ValueError("'when' and 'otherwise' come together")
+        values = [o.value for o in self.options]
+        if len(set(values)) != len(values):
+            raise ValueError("option values must be unique")
+        return self
+
+    def steps(self) -> list[Step]:
+        out: list[Step] = [*self.options, *self.then]
+        if self.otherwise is not None:
+            out.append(self.otherwise)
+        return out
+
+
+class Outcome(Strict):
+    # decision: the flow gives coaching (a plan, a load decision): every path to it must
+    # pass a safety screen. exit: the flow stops without coaching (declined, not yet seen).
+    kind: Literal["decision", "exit"]
+
+
+class FlowSpec(Strict):
+    id: str = Field(pattern=r"^[a-z_]{2,20}$")
+    first: str
+    # Other states the engine may start the flow at (e.g. "redo" for a runner already set up).
+    entries: list[str] = []
+    outcomes: dict[str, Outcome] = Field(min_length=1)
+    states: dict[str, FlowState] = Field(min_length=1)
+    # The facts of this flow are a day's check-in, saved as each answer comes in.
+    records_checkin: bool = False

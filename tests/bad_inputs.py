@@ -25,8 +25,9 @@ from typing import Literal
 Kind = Literal["text", "command", "button"]
 
 # Stop tags used in `valid_at`: the kind of question at which the entry is a real answer.
-PAIN = "pain"  # a 0-10 scale whose buttons are the digits
+PAIN = "pain"  # a 0-10 scale whose buttons are the digits; "7/10", "seven" typed
 CLOCK = "clock"  # free text read as a time of day
+MINUTES = "minutes"  # free text read as a run's duration ("11" is 11 minutes)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ TEXTS: tuple[Bad, ...] = (
     _text("lone_surrogate_like", "\ufffd\ufffe"),
     # control characters
     _text("nul", "\x00"),
-    _text("nul_inside", "pai\x00n 3"),
+    _text("nul_inside", "pai\x00n 3", valid_at=frozenset({PAIN})),  # "pain 3"
     _text("bell", "\x07\x07\x07"),
     _text("ansi_escape", "\x1b[31mred\x1b[0m \x1b]0;title\x07"),
     _text("backspaces", "abc\x08\x08\x08\x7f"),
@@ -133,13 +134,13 @@ TEXTS: tuple[Bad, ...] = (
     _text("markdown_code", "`code` ```block``` ~strike~ ||spoiler||"),
     _text("telegram_mention_link", "[me](tg://user?id=1) @hipcoach_test_bot"),
     # numbers out of range or not quite numbers
-    _text("eleven", "11", valid_at=frozenset({CLOCK})),
+    _text("eleven", "11", valid_at=frozenset({CLOCK, MINUTES})),
     _text("minus_one", "-1"),
     _text("seven_and_a_half", "7.5"),
-    _text("seven_word", "seven"),
+    _text("seven_word", "seven", valid_at=frozenset({PAIN})),
     _text("exponent", "1e9"),
     _text("fullwidth_zero", "０", valid_at=frozenset({PAIN})),
-    _text("ten_of_ten", "10/10 pain"),
+    _text("ten_of_ten", "10/10 pain", valid_at=frozenset({PAIN})),
     _text("huge_number", "9" * 40),
     _text("nan", "NaN"),
     _text("hex", "0x7"),

@@ -47,7 +47,7 @@ from bot.adapters.slack.render import escape as slack_escape
 from bot.config import Settings
 from bot.engine.events import ChatKind, InboundKind, Outbound
 from bot.engine.localtime import local_date
-from bot.engine.rules import LEVELS_PER_PHASE
+from bot.engine.rules.progression import plan_shape
 from bot.engine.session import build_session
 from bot.engine.state import Conversation, Profile
 from bot.service import Coach
@@ -55,8 +55,8 @@ from bot.storage.db import Database
 from bot.storage.models import Base
 from bot.storage.repository import Repository
 from bot.web import build_app
-from tests.bad_inputs import CLOCK, CORPUS, PAIN, SAMPLE, Bad
-from tests.chat_driver import Chat, Clock
+from tests.bad_inputs import CLOCK, CORPUS, MINUTES, PAIN, SAMPLE, Bad
+from tests.chat_driver import ONBOARDING_VALUES, Chat, Clock
 from tests.fake_slack import TEAM, FakeSlack
 from tests.fake_slack import TOKEN as SLACK_TOKEN
 from tests.fake_telegram import FakeTelegram, Sent
@@ -71,23 +71,37 @@ Step = str | Callable[[Chat, Database], Awaitable[None]]
 
 
 async def _near_the_phase_gate(chat: Chat, db: Database) -> None:
-    """Top of phase 2 for six weeks: the check-in asks the phase-gate question."""
+    """Top of phase 2 for six weeks: the check-in asks the first running check."""
+    today = chat.coach.clock().date()
     async with db.transaction() as repo:
         user = await repo.get_user(chat.platform, chat.user_id)
         assert user is not None
         profile = Profile.model_validate(user.profile)
-        profile.phase, profile.level = 2, LEVELS_PER_PHASE[2]
-        profile.phase_started_on = chat.coach.clock().date() - timedelta(days=60)
+        profile.phase = 2
+        profile.level = plan_shape(chat.coach.content, profile.presentation).top(2)
+        profile.phase_started_on = profile.plan_started_on = today - timedelta(days=60)
+        user.profile = profile.model_dump(mode="json")
+        await repo.save_user(user)
+
+
+async def _a_day_into_the_plan(chat: Chat, db: Database) -> None:
+    """The plan began yesterday, so the check-in asks about yesterday's exercises."""
+    async with db.transaction() as repo:
+        user = await repo.get_user(chat.platform, chat.user_id)
+        assert user is not None
+        profile = Profile.model_validate(user.profile)
+        profile.plan_started_on = chat.coach.clock().date() - timedelta(days=1)
         user.profile = profile.model_dump(mode="json")
         await repo.save_user(user)
 
 
 # Steps are option values (pressed as buttons) or "/word args" commands, so the same script
 # reaches the same question whatever the button labels say on a platform.
-SETUP = ("/start", "yes", "adult", "Europe/Berlin")
-NO_FLAGS = ("no", "no", "no", "no")
-ONBOARD = (*SETUP, *NO_FLAGS, "outside", "yes", "easy", "2", "07:30")
+SETUP = ("/start", *ONBOARDING_VALUES[:3])
+NO_FLAGS = ONBOARDING_VALUES[3:7]
+ONBOARD = ("/start", *ONBOARDING_VALUES)
 CHECKIN = (*ONBOARD, "/checkin")
+TRIAGED = (*SETUP, *NO_FLAGS, "outside", "yes")
 EMERGENCY = (*SETUP, "yes", "yes")  # saddle numbness: the plan pauses until cleared
 
 
@@ -112,7 +126,8 @@ STOPS: tuple[Stop, ...] = (
     _stop("new", (), None, None),
     _stop("idle", ONBOARD, None, None),
     _stop("consent", ("/start",), "yes", "consent"),
-    _stop("age", ("/start", "yes"), "adult", "age"),
+    _stop("who", ("/start", "yes"), "adult", "who"),
+    _stop("minor_walk", ("/start", "yes", "minor"), "normal", "minor_walk"),
     _stop("timezone", ("/start", "yes", "adult"), "Europe/Berlin", "tz"),
     _stop("screen_group", SETUP, "no", "s/g:nerves"),
     _stop("screen_item", (*SETUP, "yes"), "no", "s/i:R1"),
@@ -120,28 +135,41 @@ STOPS: tuple[Stop, ...] = (
     _stop("screen_follow_up", (*SETUP, "yes", "no", "no", "yes"), "unsure", "s/f:R3"),
     _stop("location", (*SETUP, *NO_FLAGS), "outside", "loc"),
     _stop("triage", (*SETUP, *NO_FLAGS, "outside"), "yes", "T2"),
-    _stop("running", (*SETUP, *NO_FLAGS, "outside", "yes"), "easy", "running"),
-    _stop("start_pain", (*SETUP, *NO_FLAGS, "outside", "yes", "easy"), "2", "pain", PAIN),
+    _stop("running", TRIAGED, "easy", "running"),
+    _stop("r21", (*TRIAGED, "easy"), "no", "r21"),
+    _stop("start_pain", (*TRIAGED, "easy", "no"), "2", "pain", PAIN),
     _stop("reminder", ONBOARD[:-1], "07:30", "remind", CLOCK),
     _stop("redo", (*ONBOARD, "/start"), "keep", "redo"),
     _stop("checkin_pain", CHECKIN, "2", "pain", PAIN),
-    _stop("checkin_ran", (*CHECKIN, "2"), "easy", "ran"),
-    _stop("checkin_during", (*CHECKIN, "2", "easy"), "3", "during", PAIN),
-    _stop("checkin_morning", (*CHECKIN, "2", "no"), "same", "morning"),
-    _stop("checkin_exercises", (*CHECKIN, "2", "no", "same"), "all", "exercises"),
-    _stop("checkin_screen", (*CHECKIN, "2", "no", "same", "all"), "no", "s/m"),
+    _stop("checkin_ran", (*CHECKIN, "2"), "no", "ran", MINUTES),
+    _stop("checkin_run_pain", (*CHECKIN, "2", "20"), "3", "run_pain", PAIN),
+    _stop("checkin_after_run", (*CHECKIN, "2", "20", "3"), "fine", "after_run"),
+    _stop(
+        "checkin_exercise_pain",
+        (*ONBOARD, _a_day_into_the_plan, "/checkin", "2", "no"),
+        "2",
+        "exercise_pain",
+        PAIN,
+    ),
+    _stop(
+        "checkin_holds",
+        (*ONBOARD, _a_day_into_the_plan, "/checkin", "2", "no", "2"),
+        "fine",
+        "holds",
+    ),
+    _stop("checkin_screen", (*CHECKIN, "2", "no"), "no", "s/m"),
     _stop(
         "checkin_gate",
-        (*ONBOARD, _near_the_phase_gate, "/checkin", "2", "no", "same", "all", "no"),
+        (*ONBOARD, _near_the_phase_gate, "/checkin", "2", "no", "0", "no"),
         "no",
-        "gate",
+        "gate_rr3",
     ),
     _stop("settings_menu", (*ONBOARD, "/settings"), "done", "menu"),
     _stop("settings_time", (*ONBOARD, "/settings", "time"), "07:30", "time", CLOCK),
     _stop("settings_timezone", (*ONBOARD, "/settings", "tz"), "Europe/London", "tz"),
     _stop("settings_country", (*ONBOARD, "/settings", "country"), "DE", "country"),
     _stop("delete_confirm", (*ONBOARD, "/delete"), "no", "confirm"),
-    _stop("clearance_seen", (*EMERGENCY, "/start"), "yes", "seen"),
+    _stop("clearance_seen", (*EMERGENCY, "/start"), "yes", "seen_emergency"),
     _stop("clearance_cleared", (*EMERGENCY, "/start", "yes"), "yes", "cleared"),
     Stop("group_idle", group=True),
     Stop("group_timezone", ("/warmup add sat 08:00",), "Europe/Berlin", group=True, qid="tz"),

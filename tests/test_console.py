@@ -21,23 +21,23 @@ SETUP = [
     "1",
     "1",
     "1",
-    "1",  # consent, age, zone, screen
+    "1",  # consent, for me (18+), zone, screen
     "2",
     "1",
     "2",
     "2",
-    "2",  # outside of hip, lying on it hurts, easy runs, pain 2, 07:30
+    "2",
+    "2",  # outside of hip, lying on it hurts, easy runs, not 2 weeks of no change, pain 2, 07:30
 ]
 SESSION = [
     "today",
     "1 Done",
     "checkin",
     "2",
-    "2",
-    "2",
+    "3",
     "2",
     "1",
-    "1",  # pain 2, easy run, 2 during, usual, all, no flags
+    "1",  # morning pain 2, a 20 min run, 2 during it, all fine after, no flags
     "progress",
     "export",
 ]

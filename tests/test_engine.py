@@ -10,7 +10,10 @@ import pytest
 
 from bot.engine import machine
 from bot.engine.events import Inbound, InboundKind
-from bot.engine.rules import Decision, decide
+from bot.engine.rules.daily import Decision, PhaseMinimums, PlanDecision
+from bot.engine.rules.daily import decide as decide_day
+from bot.engine.rules.progression import plan_shape
+from bot.engine.rules.return_to_running import Gate
 from bot.engine.session import build_session
 from bot.engine.state import Conversation, Profile
 from bot.engine.turn import CheckinRecord, Turn
@@ -29,15 +32,35 @@ def profile(**kw: object) -> Profile:
         "timezone": "Europe/Berlin",
         "phase_started_on": TODAY - timedelta(days=3),
         "level_started_on": TODAY - timedelta(days=3),
+        "plan_started_on": TODAY - timedelta(days=3),
+        "baseline": 2.0,
+        "baseline_on": TODAY - timedelta(days=3),
     }
     base.update(kw)
     return Profile.model_validate(base)
 
 
 def day(offset: int, **kw: object) -> CheckinRecord:
-    fields: dict[str, object] = {"pain_now": 2, "ran": "no", "morning": "same", "exercises": "all"}
+    """A check-in `offset` days from TODAY: by default a calm morning (2/10, the baseline)
+    after a session of exercises at 2/10 and no run."""
+    fields: dict[str, object] = {
+        "pain_now": 2,
+        "ran": "no",
+        "exercises": "done",
+        "exercise_pain": 2,
+    }
     fields.update(kw)
     return CheckinRecord(local_date=TODAY + timedelta(days=offset), **fields)  # type: ignore[arg-type]
+
+
+SHAPE = plan_shape(CONTENT, "outside")
+MINIMUMS = PhaseMinimums({n: ph.min_days for n, ph in CONTENT.phases.items()})
+
+
+def decide(
+    today: CheckinRecord, earlier: list[CheckinRecord], p: Profile, gate: Gate | None = None
+) -> PlanDecision:
+    return decide_day(today, earlier, p, SHAPE, MINIMUMS, gate)
 
 
 def today_text(p: Profile) -> str:
@@ -82,8 +105,8 @@ def test_a_runner_whose_plan_is_paused_gets_no_exercises() -> None:
 
 def test_the_walk_run_ladder_never_schedules_two_run_days_in_a_row() -> None:
     p = profile(phase=3, level=2)
-    ran_yesterday = (day(-1, ran="easy", pain_during=1, phase=3, level=2),)
-    assert "rest or cross-train" in build_session(CONTENT, p, TODAY, (), ran_yesterday).run
+    reported_a_run_today = (day(0, ran="yes", pain_during=1, phase=3, level=2),)
+    assert "rest or cross-train" in build_session(CONTENT, p, TODAY, (), reported_a_run_today).run
     assert "ladder step 2" in build_session(CONTENT, p, TODAY, (), ()).run
 
 
@@ -96,76 +119,83 @@ def test_a_review_pending_at_72h_means_no_running() -> None:
 
 
 def test_six_out_of_ten_during_a_run_backs_off() -> None:
-    result = decide(day(0, ran="easy", pain_during=6), [day(-1)], profile(level=2))
+    result = decide(day(0, ran="yes", pain_during=6), [day(-1)], profile(level=2))
     assert result.decision == Decision.BACK_OFF and result.level == 1
 
 
 def test_four_or_five_during_a_run_holds() -> None:
-    result = decide(day(0, ran="easy", pain_during=4), [day(-1)], profile())
+    result = decide(day(0, ran="yes", pain_during=4), [day(-1)], profile())
     assert result.decision == Decision.HOLD and result.reason == "run_pain_moderate"
 
 
-def test_morning_two_points_above_usual_backs_off() -> None:
+def test_morning_two_points_above_baseline_backs_off() -> None:
     result = decide(day(0, pain_now=4), [day(-3), day(-2), day(-1)], profile(level=2))
     assert result.decision == Decision.BACK_OFF and result.reason == "morning_much_worse"
 
 
-def test_morning_a_bit_above_usual_holds_and_the_second_such_morning_backs_off() -> None:
+def test_morning_a_point_above_baseline_holds_and_the_second_such_morning_backs_off() -> None:
     history = [day(-4), day(-3), day(-2)]
-    first = decide(day(-1, morning="bit_worse"), history, profile())
-    assert first.decision == Decision.HOLD
-    second = decide(
-        day(0, morning="bit_worse"), [*history, day(-1, morning="bit_worse")], profile()
-    )
+    first = decide(day(-1, pain_now=3), history, profile())
+    assert first.decision == Decision.HOLD and first.reason == "morning_bit_worse"
+    second = decide(day(0, pain_now=3), [*history, day(-1, pain_now=3, decision="hold")], profile())
     assert second.decision == Decision.BACK_OFF and second.reason == "morning_worse_48h"
 
 
-def test_two_good_days_at_a_level_progress_one_step() -> None:
+def test_two_good_sessions_at_a_level_progress_one_step() -> None:
     result = decide(day(0), [day(-1)], profile(level=1))
     assert result.decision == Decision.PROGRESS and (result.phase, result.level) == (1, 2)
 
 
-def test_one_good_day_is_not_enough() -> None:
+def test_one_good_session_is_not_enough() -> None:
     assert decide(day(0), [], profile()).decision == Decision.HOLD
 
 
+def test_no_progress_before_there_is_a_baseline() -> None:
+    result = decide(day(0), [day(-1)], profile(baseline=None, baseline_on=None))
+    assert result.reason == "learning_baseline"
+
+
 def test_backing_off_at_the_lowest_level_swaps_in_cross_training() -> None:
-    result = decide(day(0, ran="easy", pain_during=7), [day(-1)], profile(level=1))
+    result = decide(day(0, ran="yes", pain_during=6), [day(-1)], profile(level=1))
     assert result.decision == Decision.BACK_OFF
     assert result.cross_train_until == TODAY + timedelta(days=2)
 
 
 def test_a_second_back_off_within_two_weeks_recommends_a_physio() -> None:
-    earlier = [day(-5, decision="back_off"), day(-1)]
-    result = decide(day(0, ran="easy", pain_during=6), earlier, profile(level=2))
-    assert result.decision == Decision.SEE_CLINICIAN and result.recommend_review
+    earlier = [day(-5, decision="back_off", reason="run_pain_high"), day(-1)]
+    result = decide(day(0, ran="yes", pain_during=6), earlier, profile(level=2))
+    assert result.decision == Decision.SEE_CLINICIAN and result.refer
+    assert result.reason == "two_back_offs"
 
 
 def test_a_rising_weekly_mean_backs_off() -> None:
     last_week = [day(-13 + i, pain_now=1) for i in range(6)]
-    this_week = [day(-6 + i, pain_now=3, morning="same") for i in range(6)]
+    this_week = [day(-6 + i, pain_now=3) for i in range(6)]
     result = decide(day(0, pain_now=3), [*last_week, *this_week], profile(baseline=3.0, level=2))
     assert result.decision == Decision.BACK_OFF and result.reason == "weekly_rise"
 
 
-def test_a_settled_week_in_phase_one_moves_to_the_strength_phase() -> None:
-    week = [day(-i, level=2) for i in range(6, 0, -1)]
-    p = profile(level=2, phase_started_on=TODAY - timedelta(days=8))
-    result = decide(day(0, level=2), week, p)
+def test_a_settled_week_at_the_top_of_phase_one_moves_to_the_strength_phase() -> None:
+    top = SHAPE.top(1)
+    week = [day(-i, level=top) for i in range(6, 0, -1)]
+    p = profile(level=top, phase_started_on=TODAY - timedelta(days=14))
+    result = decide(day(0, level=top), week, p)
     assert (result.decision, result.phase, result.level) == (Decision.PROGRESS, 2, 1)
 
 
-def test_phase_two_needs_the_running_checks_before_the_ladder() -> None:
-    p = profile(phase=2, level=3, phase_started_on=TODAY - timedelta(days=50))
-    history = [day(-1, phase=2, level=3)]
-    assert decide(day(0, phase=2, level=3), history, p).decision == Decision.HOLD
-    passed = decide(day(0, phase=2, level=3), history, p, phase_gate_passed=True)
-    assert (passed.phase, passed.level) == (3, 1)
+def test_phase_two_needs_the_running_checks_and_the_hop_check_before_the_ladder() -> None:
+    top = SHAPE.top(2)
+    p = profile(phase=2, level=top, phase_started_on=TODAY - timedelta(days=50))
+    history = [day(-1, phase=2, level=top)]
+    assert decide(day(0, phase=2, level=top), history, p).decision == Decision.HOLD
+    passed = p.model_copy(update={"gate_passed_on": TODAY - timedelta(days=1)})
+    hops = decide(day(0, phase=2, level=top), history, passed, Gate(hops=True))
+    assert (hops.phase, hops.level) == (3, 1)
 
 
 def test_each_ladder_step_is_run_twice_before_moving_up() -> None:
     p = profile(phase=3, level=1)
-    run = {"ran": "easy", "pain_during": 1, "phase": 3, "level": 1}
+    run = {"ran": "yes", "pain_during": 1, "phase": 3, "level": 1}
     assert decide(day(0, **run), [day(-1, phase=3, level=1)], p).reason == "ladder_repeat"
     assert (
         decide(day(0, **run), [day(-2, **run), day(-1, phase=3, level=1)], p).reason

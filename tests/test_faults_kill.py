@@ -24,7 +24,7 @@ from bot.storage.db import Database
 from bot.storage.models import Checkin, OutboxMessage, ProcessedEvent
 from scheduler.core import SchedulerConfig
 from scheduler.payload import encode
-from tests.chat_driver import Chat
+from tests.chat_driver import Chat, question_text
 from tests.fault_tools import (
     FaultyTelegram,
     Hipcoach,
@@ -36,10 +36,11 @@ from tests.test_scheduler_helpers import setup_runner
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
 
-PAIN_Q = "How much hip pain do you have right now?"
-RAN_Q = "Did you run since your last check-in?"
-MORNING_Q = "Compared with your usual morning"
-EXERCISES_Q = "Did you do your exercises yesterday?"
+# The plan's first day: morning pain, a run, pain during it, how the hip took it.
+PAIN_Q = question_text("morning_pain_question")
+RAN_Q = question_text("ran_question")
+RUN_PAIN_Q = question_text("run_pain_question")
+AFTER_RUN_Q = question_text("after_run_question")
 DONE = "Today — phase"  # the session that follows the decision
 
 
@@ -79,8 +80,8 @@ async def stored(url: str, runner: int) -> tuple[dict[str, Any], dict[str, Any] 
             row = {
                 "pain_now": c.pain_now,
                 "ran": c.ran,
-                "morning": c.morning,
-                "exercises": c.exercises,
+                "pain_during": c.pain_during,
+                "swelling": c.swelling,
                 "decision": c.decision,
             }
         return dict(user.conversation or {}), row
@@ -117,26 +118,26 @@ async def test_kill_9_right_after_an_answer_resumes_at_the_next_question(
         )
         fake.tap(runner, "2")
         await wait_until(lambda: fake.delivered_texts(runner, RAN_Q), "ran question", process=first)
-        fake.tap(runner, "No")
+        fake.tap(runner, "20 min")
         await wait_until(
-            lambda: fake.delivered_texts(runner, MORNING_Q), "morning question", process=first
+            lambda: fake.delivered_texts(runner, RUN_PAIN_Q), "run pain question", process=first
         )
     finally:
         await first.kill9()
 
     conversation, row = await stored(sqlite_url, runner)
     assert row is not None
-    assert (row["pain_now"], row["ran"], row["morning"]) == (2, "no", None)
-    assert (conversation["flow"], conversation["qid"]) == ("checkin", "morning")
+    assert (row["pain_now"], row["ran"], row["pain_during"]) == (2, "yes", None)
+    assert (conversation["flow"], conversation["qid"]) == ("checkin", "run_pain")
 
     second = await Hipcoach("run", run_env(sqlite_url, fake), log).start()
     try:
         # The question sent before the kill is still the current one: its button works.
-        fake.tap(runner, "About usual")
+        fake.tap(runner, "2")
         await wait_until(
-            lambda: fake.delivered_texts(runner, EXERCISES_Q), "exercises question", process=second
+            lambda: fake.delivered_texts(runner, AFTER_RUN_Q), "after-run question", process=second
         )
-        fake.tap(runner, "All")
+        fake.tap(runner, "All fine")
         await wait_until(
             lambda: any("None of these" in str(m.markup) for m in fake.delivered(runner)[-1:]),
             "safety screen",
@@ -148,14 +149,14 @@ async def test_kill_9_right_after_an_answer_resumes_at_the_next_question(
 
     _, row = await stored(sqlite_url, runner)
     assert row is not None
-    assert (row["pain_now"], row["ran"], row["morning"], row["exercises"]) == (
+    assert (row["pain_now"], row["ran"], row["pain_during"], row["swelling"]) == (
         2,
-        "no",
-        "same",
-        "all",
+        "yes",
+        2,
+        False,
     )
     assert row["decision"] is not None
-    for question in (PAIN_Q, RAN_Q, MORNING_Q, EXERCISES_Q):
+    for question in (PAIN_Q, RAN_Q, RUN_PAIN_Q, AFTER_RUN_Q):
         assert len(fake.delivered_texts(runner, question)) == 1, question  # asked once each
     assert fake.answered == fake.callback_ids  # every tap got its spinner stopped
 
@@ -186,7 +187,7 @@ async def test_kill_9_with_an_update_in_flight(
         fake.tap(runner, "2")
         await wait_until(lambda: fake.delivered_texts(runner, RAN_Q), "ran question", process=first)
         with sqlite_write_lock(sqlite_url):
-            tap = fake.tap(runner, "No")
+            tap = fake.tap(runner, "20 min")
             fake.freeze_after = tap
             await wait_until(
                 lambda: f"telegram update={tap} " in first.log(20000),
@@ -205,20 +206,21 @@ async def test_kill_9_with_an_update_in_flight(
     second = await Hipcoach("run", run_env(sqlite_url, fake), log).start()
     try:
         await wait_until(
-            lambda: fake.delivered_texts(runner, MORNING_Q), "the redelivered tap", process=second
+            lambda: fake.delivered_texts(runner, RUN_PAIN_Q), "the redelivered tap", process=second
         )
         assert fake.served.count(tap) == 2  # fetched by both processes
         # In flight after the commit: the reply is held, then the process dies.
         fake.hold("sendMessage")
-        tap2 = fake.tap(runner, "About usual")
+        tap2 = fake.tap(runner, "2")
         await wait_until(lambda: fake.held["sendMessage"] > 0, "reply held", process=second)
     finally:
         await second.kill9()
         fake.release("sendMessage")
 
     conversation, row = await stored(sqlite_url, runner)
-    assert row is not None and (row["pain_now"], row["ran"], row["morning"]) == (2, "no", "same")
-    assert (conversation["flow"], conversation["qid"]) == ("checkin", "exercises")
+    assert row is not None
+    assert (row["pain_now"], row["ran"], row["pain_during"]) == (2, "yes", 2)
+    assert (conversation["flow"], conversation["qid"]) == ("checkin", "after_run")
 
     third = await Hipcoach("run", run_env(sqlite_url, fake), log).start()
     try:
@@ -227,9 +229,9 @@ async def test_kill_9_with_an_update_in_flight(
         )
         fake.say(runner, "where were we?")
         await wait_until(
-            lambda: fake.delivered_texts(runner, EXERCISES_Q), "the current question", process=third
+            lambda: fake.delivered_texts(runner, AFTER_RUN_Q), "the current question", process=third
         )
-        fake.tap(runner, "All")
+        fake.tap(runner, "All fine")
         await wait_until(
             lambda: any("None of these" in str(m.markup) for m in fake.delivered(runner)[-1:]),
             "safety screen",
@@ -241,15 +243,15 @@ async def test_kill_9_with_an_update_in_flight(
 
     _, row = await stored(sqlite_url, runner)
     assert row is not None
-    assert (row["pain_now"], row["ran"], row["morning"], row["exercises"]) == (
+    assert (row["pain_now"], row["ran"], row["pain_during"], row["swelling"]) == (
         2,
-        "no",
-        "same",
-        "all",
+        "yes",
+        2,
+        False,
     )
     assert row["decision"] is not None
     assert fake.served.count(tap2) == 2  # unconfirmed when the process died: handed out again
-    for question in (PAIN_Q, RAN_Q, MORNING_Q):
+    for question in (PAIN_Q, RAN_Q, RUN_PAIN_Q):
         assert len(fake.delivered_texts(runner, question)) == 1, question
     db = Database(sqlite_url)
     try:

@@ -28,16 +28,16 @@ from bot.storage import outbox
 from bot.storage.db import Database
 from bot.storage.models import Checkin
 from scheduler.payload import encode
-from tests.chat_driver import Chat, Clock, onboard
+from tests.chat_driver import Chat, Clock, onboard, question_text
 from tests.fault_tools import TIMEOUT, FaultyTelegram, server_error, too_many_requests
 from tests.test_scheduler_helpers import TEST_CONFIG, outbox_rows, scheduler
 from tests.test_telegram import Person, polling_bot, private_chat, texts, tg_settings
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
 
-RAN_Q = "Did you run since your last check-in?"
-MORNING_Q = "Compared with your usual morning"
-EXERCISES_Q = "Did you do your exercises yesterday?"
+RAN_Q = question_text("ran_question")
+RUN_PAIN_Q = question_text("run_pain_question")
+AFTER_RUN_Q = question_text("after_run_question")
 
 
 @pytest.fixture
@@ -80,20 +80,20 @@ async def test_replies_ride_out_429_5xx_and_timeouts_and_no_answer_is_lost(
 
         # A longer outage: every try fails; the replies are given up, the answer is kept.
         fake.down = [server_error(500), server_error(502), too_many_requests()]
-        await me.tap("No")
+        await me.tap("20 min")
         assert fake.faults_served["editMessageText"] + fake.faults_served["sendMessage"] >= 6
-        assert fake.delivered_texts(runner, MORNING_Q) == []
+        assert fake.delivered_texts(runner, RUN_PAIN_Q) == []
         row = await checkin_row(db, runner)
-        assert (row.pain_now, row.ran) == (2, "no")
+        assert (row.pain_now, row.ran, row.run_minutes) == (2, "yes", 20)
 
         # Recovered: the next message gets the current question, and its button works.
         fake.down = None
         calls = await me.send("sorry, what was the question?")
-        assert MORNING_Q in texts(calls)
-        await me.tap("About usual")
-        assert len(fake.delivered_texts(runner, EXERCISES_Q)) == 1
+        assert RUN_PAIN_Q in texts(calls)
+        await me.tap("2")
+        assert len(fake.delivered_texts(runner, AFTER_RUN_Q)) == 1
         row = await checkin_row(db, runner)
-        assert (row.pain_now, row.ran, row.morning) == (2, "no", "same")
+        assert (row.pain_now, row.ran, row.pain_during) == (2, "yes", 2)
     assert fake.answered == fake.callback_ids  # every tap's spinner was stopped
 
 

@@ -46,7 +46,7 @@ from bot.storage.models import Checkin
 from bot.web import build_app
 from scheduler import Scheduler, SchedulerConfig
 from scheduler.payload import encode
-from tests.chat_driver import Chat, Clock, onboard
+from tests.chat_driver import CHECKIN_TAPS, Chat, Clock, onboard
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.fault_tools import TcpProxy, wait_until
 
@@ -108,7 +108,7 @@ class Runner:
         self.clock.advance(days=1)
         self.days += 1
         await self.deliver(self.chat.inbound(InboundKind.COMMAND, command="checkin", text=""))
-        for label in ("2", "No", "About usual", "All"):
+        for label in CHECKIN_TAPS[:-1]:
             await self.press(label)
         while "None of these" in self.chat.labels:
             await self.press("None of these")
@@ -242,12 +242,8 @@ async def test_a_postgresql_restart_under_load_loses_and_corrupts_nothing(
                 # One row per check-in day, each with every answer and a decision.
                 assert len(rows) == runner.days
                 for row in rows:
-                    assert (row.pain_now, row.ran, row.morning, row.exercises) == (
-                        2,
-                        "no",
-                        "same",
-                        "all",
-                    )
+                    answers = (row.pain_now, row.ran, row.exercises, row.exercise_pain)
+                    assert answers == (2, "no", "done", 2)
                     assert row.decision is not None
                 assert (user.conversation or {}).get("flow") != "checkin"
     finally:

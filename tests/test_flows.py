@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 from bot.engine.events import ChatKind, InboundKind
 from bot.service import Coach
 from bot.storage.db import Database
-from tests.chat_driver import NO_FLAGS, Chat, Clock, onboard
+from tests.chat_driver import (
+    ADULT,
+    CHECKIN,
+    FRONT,
+    NIGHT_PAIN,
+    NO_FLAGS,
+    ONBOARDING_TAPS,
+    Chat,
+    Clock,
+    answer_flow,
+    checkin,
+    days_of_checkins,
+    onboard,
+)
 
 
 async def stored_user(db: Database, user_id: str = "runner-1"):  # type: ignore[no-untyped-def]
@@ -15,28 +29,12 @@ async def stored_user(db: Database, user_id: str = "runner-1"):  # type: ignore[
         return await repo.get_user("console", user_id, lock=False)
 
 
-async def checkin(
-    chat: Chat, pain: str, ran: str, during: str | None, morning: str, ex: str
-) -> None:
-    await chat.send("checkin")
-    await chat.press(pain)
-    await chat.press(ran)
-    if during is not None:
-        await chat.press(during)
-    await chat.answer_all(morning, ex)
-    if "None of these" in chat.labels:
-        await chat.press("None of these")
-    while "None of these" in chat.labels:  # the weekly full screen
-        await chat.press("None of these")
-
-
 # --- setup ------------------------------------------------------------------------------------
 
 
 async def test_a_runner_without_red_flags_is_set_up_in_at_most_15_taps(chat: Chat) -> None:
     await chat.send("start")
-    taps = ["I agree", "18 or older", "Europe/Berlin", *NO_FLAGS]
-    taps += ["Side of the hip, on the bony bump", "Yes", "Easy runs only", "2", "07:30"]
+    taps = ONBOARDING_TAPS
     for label in taps:
         await chat.press(label)
     assert len(taps) <= 15
@@ -56,9 +54,9 @@ async def test_a_runner_under_18_is_not_coached_and_nothing_is_kept(
     chat: Chat, db: Database
 ) -> None:
     await chat.send("start")
-    await chat.answer_all("I agree", "Under 18")
+    await chat.answer_all("I agree", "Me — I'm under 18", "Walking normally", "No")
     assert "only coach adults" in chat.text
-    assert "should see them today" in chat.text
+    assert "should see them the same day" in chat.text
     assert await stored_user(db) is None
 
 
@@ -72,7 +70,7 @@ async def test_declining_consent_keeps_nothing(chat: Chat, db: Database) -> None
 async def test_front_of_hip_pain_with_clicking_recommends_a_physio(
     chat: Chat, db: Database
 ) -> None:
-    await onboard(chat, location="Front of the hip or groin crease", triage=("Yes", "Yes"))
+    await onboard(chat, location=FRONT, triage=("Yes", "Yes"))
     assert "front-of-hip pain" in chat.text
     user = await stored_user(db)
     assert user.profile["presentation"] == "front"
@@ -94,7 +92,7 @@ async def test_groin_pain_when_walking_in_the_screen_sends_the_runner_to_a_docto
 ) -> None:
     await chat.send("start")
     await chat.answer_all(
-        "I agree", "18 or older", "Europe/London", "None of these", "None of these"
+        "I agree", ADULT, "Europe/London", "None of these", "None of these"
     )
     await chat.press("Yes, one or more")  # the bone-stress group
     await chat.press("Yes")  # R9: deep groin pain when walking or standing
@@ -113,7 +111,7 @@ async def test_groin_pain_when_walking_in_the_screen_sends_the_runner_to_a_docto
 
 async def test_saddle_numbness_is_an_emergency_with_the_local_number(chat: Chat) -> None:
     await chat.send("start")
-    await chat.answer_all("I agree", "18 or older", "Europe/London", "Yes, one or more", "Yes")
+    await chat.answer_all("I agree", ADULT, "Europe/London", "Yes, one or more", "Yes")
     assert "call 999" in chat.text
     assert "no running, stretching or exercises" in chat.text.lower()
     assert "plan is on pause" in chat.text
@@ -121,7 +119,7 @@ async def test_saddle_numbness_is_an_emergency_with_the_local_number(chat: Chat)
 
 async def test_without_a_known_country_the_escalation_names_112_plainly(chat: Chat) -> None:
     await chat.send("start")
-    await chat.answer_all("I agree", "18 or older")
+    await chat.answer_all("I agree", ADULT)
     await chat.send("Etc/GMT+5")
     await chat.answer_all("Yes, one or more", "Yes")
     assert "your local emergency number (112" in chat.text
@@ -129,7 +127,7 @@ async def test_without_a_known_country_the_escalation_names_112_plainly(chat: Ch
 
 async def test_not_sure_twice_about_saddle_numbness_stays_an_emergency(chat: Chat) -> None:
     await chat.send("start")
-    await chat.answer_all("I agree", "18 or older", "Europe/Berlin", "Not sure", "Not sure")
+    await chat.answer_all("I agree", ADULT, "Europe/Berlin", "Not sure", "Not sure")
     await chat.press("Still not sure")
     assert "get medical help now" in chat.text
     assert "call 112" in chat.text
@@ -137,7 +135,7 @@ async def test_not_sure_twice_about_saddle_numbness_stays_an_emergency(chat: Cha
 
 async def test_not_sure_twice_about_a_fall_becomes_same_day(chat: Chat, db: Database) -> None:
     await chat.send("start")
-    await chat.answer_all("I agree", "18 or older", "Europe/Berlin", "None of these", "Not sure")
+    await chat.answer_all("I agree", ADULT, "Europe/Berlin", "None of these", "Not sure")
     await chat.press("Not sure")  # R4, the fall
     await chat.press("Still not sure")
     # R5 (limp, can't bear weight) could still be an emergency, so it is still asked.
@@ -152,11 +150,9 @@ async def test_night_pain_in_a_checkin_gives_the_same_day_escalation_and_pauses_
 ) -> None:
     await onboard(chat)
     clock.advance(days=1)
-    await chat.send("checkin")
-    await chat.answer_all("2", "No", "About usual", "All", "Yes, one or more")
-    await chat.answer_all("No", "Yes")  # walking: no; night pain: yes
-    await chat.press("Yes")  # the full night-pain question
-    await chat.answer_all("No", "No")  # fever and nerve questions can still make it an emergency
+    asked = await checkin(chat, screen=NIGHT_PAIN)
+    # Fever and nerve questions could still make it an emergency, so they are asked too.
+    assert "s/mi:unwell" in asked and "s/mi:nerves" in asked
     assert "checked by a doctor today" in chat.text
     user = await stored_user(db)
     assert user.profile["escalation"] == "URGENT"
@@ -171,10 +167,7 @@ async def test_a_cleared_runner_restarts_gently_after_a_clean_screen(
 ) -> None:
     await onboard(chat)
     clock.advance(days=1)
-    await chat.send("checkin")
-    await chat.answer_all(
-        "2", "No", "About usual", "All", "Yes, one or more", "No", "Yes", "Yes", "No", "No"
-    )
+    await checkin(chat, screen=NIGHT_PAIN)
     clock.advance(days=2)
     await chat.send("checkin")
     await chat.answer_all("Yes, I've been seen", "Yes, I'm cleared", *NO_FLAGS)
@@ -187,10 +180,7 @@ async def test_a_cleared_runner_restarts_gently_after_a_clean_screen(
 async def test_not_yet_seen_keeps_the_plan_paused(chat: Chat, clock: Clock, db: Database) -> None:
     await onboard(chat)
     clock.advance(days=1)
-    await chat.send("checkin")
-    await chat.answer_all(
-        "2", "No", "About usual", "All", "Yes, one or more", "No", "Yes", "Yes", "No", "No"
-    )
+    await checkin(chat, screen=NIGHT_PAIN)
     clock.advance(days=1)
     await chat.send("checkin")
     await chat.press("Not yet")
@@ -219,7 +209,7 @@ async def test_pain_of_7_in_a_checkin_runs_the_full_screen_at_once(
 async def test_6_of_10_pain_during_a_run_backs_off(chat: Chat, clock: Clock) -> None:
     await onboard(chat)
     clock.advance(days=1)
-    await checkin(chat, "2", "Easy run", "6", "About usual", "All")
+    await checkin(chat, ran="20 min", run_pain="6")
     assert "Back off" in chat.text
     assert "above 5/10" in chat.text
 
@@ -228,25 +218,22 @@ async def test_morning_pain_a_bit_above_usual_holds_then_backs_off_on_the_second
     chat: Chat, clock: Clock
 ) -> None:
     await onboard(chat)
-    for _ in range(3):
-        clock.advance(days=1)
-        await checkin(chat, "2", "No", None, "About usual", "All")
+    await days_of_checkins(chat, clock, 3, pain="2")  # the baseline: usual mornings are 2
     clock.advance(days=1)
-    await checkin(chat, "3", "No", None, "A bit worse", "All")
+    await checkin(chat, pain="3")
     assert "Hold" in chat.text
     clock.advance(days=1)
-    await checkin(chat, "3", "No", None, "A bit worse", "All")
+    await checkin(chat, pain="3")
     assert "Back off" in chat.text
     assert "second morning" in chat.text
 
 
 async def test_two_good_days_progress_one_step(chat: Chat, clock: Clock, db: Database) -> None:
     await onboard(chat)
+    said = await days_of_checkins(chat, clock, 3, pain="2", ran="20 min", run_pain="2")
+    assert all("Hold" in s for s in said)  # learning the usual morning first
     clock.advance(days=1)
-    await checkin(chat, "2", "Easy run", "2", "About usual", "All")
-    assert "Hold" in chat.text
-    clock.advance(days=1)
-    await checkin(chat, "2", "Easy run", "1", "Better than usual", "All")
+    await checkin(chat, pain="2", ran="20 min", run_pain="1")
     assert "Progress" in chat.text
     assert (await stored_user(db)).profile["level"] == 2
 
@@ -256,13 +243,13 @@ async def test_a_second_checkin_the_same_day_edits_the_first(
 ) -> None:
     await onboard(chat)
     clock.advance(days=1)
-    await checkin(chat, "2", "No", None, "About usual", "All")
-    await checkin(chat, "4", "No", None, "A bit worse", "Some")
+    await checkin(chat, pain="2")
+    await checkin(chat, pain="4", exercise_pain="Skipped them")
     assert "replace today's" in "\n".join(chat.transcript)
     user = await stored_user(db)
     async with db.transaction(readonly=True) as repo:
         rows = await repo.checkins_between(user.id, date(2026, 11, 1), date(2026, 12, 31))
-    assert len(rows) == 1 and rows[0].pain_now == 4 and rows[0].exercises == "some"
+    assert len(rows) == 1 and rows[0].pain_now == 4 and rows[0].exercises == "none"
 
 
 # --- today ------------------------------------------------------------------------------------
@@ -312,8 +299,8 @@ async def test_free_text_where_a_button_was_expected_asks_again(chat: Chat, db: 
     await chat.press("I agree")
     await chat.send("what? 🙃")
     assert "tap a button" in chat.text
-    assert "Are you 18 or older?" in chat.text
-    await chat.send("18 or older")  # typing the label works like tapping it
+    assert "Who is the coaching for?" in chat.text
+    await chat.send(ADULT)  # typing the label works like tapping it
     assert "timezone" in chat.text
 
 
@@ -323,7 +310,7 @@ async def test_a_stale_button_says_it_expired_and_shows_the_current_question(cha
     await chat.press("I agree")
     await chat.tap(consent)
     assert "expired" in chat.text
-    assert "Are you 18 or older?" in chat.text
+    assert "Who is the coaching for?" in chat.text
 
 
 async def test_a_forged_button_is_treated_as_expired(chat: Chat) -> None:
@@ -344,13 +331,13 @@ async def test_asking_for_today_mid_checkin_keeps_the_checkin_where_it_was(
     await chat.send("today")
     assert "Today — phase 1" in chat.text
     assert "still in the middle" in chat.text
-    await chat.press("No")  # the 'did you run' question carries on
-    assert "usual morning" in chat.text
+    await chat.press("No run")  # the 'did you run' question carries on
+    assert "Yesterday's exercises" in chat.text
 
 
 async def test_a_typed_timezone_or_city_is_understood(chat: Chat, db: Database) -> None:
     await chat.send("start")
-    await chat.answer_all("I agree", "18 or older")
+    await chat.answer_all("I agree", ADULT)
     await chat.send("Nowhere/Atlantis")
     assert "couldn't read that" in chat.text
     await chat.send("madrid")
@@ -396,10 +383,13 @@ async def test_export_holds_the_checkin_and_delete_removes_every_row(
 ) -> None:
     await onboard(chat)
     clock.advance(days=1)
-    await checkin(chat, "3", "No", None, "About usual", "All")
+    await checkin(chat, pain="3", ran="30 min", run_pain="2", after_run="Swollen or stiff")
     await chat.send("export")
     export = next(r.attachment for r in chat.replies if r.attachment)
-    assert b'"pain_now": 3' in export.data
+    (row,) = json.loads(export.data)["checkins"]
+    assert (row["pain_now"], row["run_minutes"], row["pain_during"]) == (3, 30, 2)
+    assert (row["swelling"], row["run_sharp"], row["exercise_pain"]) == (True, False, 2)
+    assert "isometric_worse" in row
     user_id = (await stored_user(db)).id
     await chat.send("delete")
     await chat.press("Yes, delete everything")
@@ -411,9 +401,7 @@ async def test_export_holds_the_checkin_and_delete_removes_every_row(
 
 async def test_progress_sends_a_summary_and_a_png_chart(chat: Chat, clock: Clock) -> None:
     await onboard(chat)
-    for _ in range(3):
-        clock.advance(days=1)
-        await checkin(chat, "2", "Easy run", "2", "About usual", "All")
+    await days_of_checkins(chat, clock, 3, ran="30 min", run_pain="2")
     await chat.send("progress")
     assert "Check-in streak: 3 days" in chat.text
     chart = next(r.attachment for r in chat.replies if r.attachment)
@@ -423,7 +411,7 @@ async def test_progress_sends_a_summary_and_a_png_chart(chat: Chat, clock: Clock
 async def test_a_restart_resumes_at_the_same_question(db: Database, clock: Clock) -> None:
     chat = Chat(Coach(db, clock=clock))
     await chat.send("start")
-    await chat.answer_all("I agree", "18 or older")
+    await chat.answer_all("I agree", ADULT)
     restarted = Chat(Coach(db, clock=clock), buttons=chat.buttons, buttons_ref=chat.buttons_ref)
     await restarted.press("Europe/Berlin")
     assert "safety check" in restarted.text
@@ -495,7 +483,7 @@ async def test_the_daily_reminder_asks_the_first_question_with_snooze_and_skip(
     clock.advance(days=1)
     (prompt,) = await remind(coach, db)
     labels = [b.label for b in prompt.flat_buttons]
-    assert "How much hip pain" in prompt.text
+    assert "how much did the hip hurt or feel stiff" in prompt.text
     assert {"Snooze 30 min", "Snooze 1 h", "Snooze 2 h", "Skip today"} <= set(labels)
     chat.buttons = prompt.flat_buttons
     await chat.press("Snooze 1 h")
@@ -511,10 +499,7 @@ async def test_after_an_escalation_the_reminder_asks_whether_they_were_seen(
 ) -> None:
     await onboard(chat)
     clock.advance(days=1)
-    await chat.send("checkin")
-    await chat.answer_all(
-        "2", "No", "About usual", "All", "Yes, one or more", "No", "Yes", "Yes", "No", "No"
-    )
+    await checkin(chat, screen=NIGHT_PAIN)
     clock.advance(days=1)
     (prompt,) = await remind(coach, chat.coach.db)
     assert "Were you able to get checked" in prompt.text
@@ -527,16 +512,41 @@ async def test_no_nudge_once_the_checkin_is_done(
     clock.advance(days=1)
     await remind(coach, db)
     assert len(await remind(coach, db, "nudge")) == 1
-    await checkin(chat, "2", "No", None, "About usual", "All")
+    await checkin(chat)
     assert await remind(coach, db, "nudge") == []
     assert await remind(coach, db, "checkin") == []
 
 
 async def test_a_command_half_way_through_setup_carries_on_where_we_were(chat: Chat) -> None:
     await chat.send("start")
-    await chat.answer_all("I agree", "18 or older")
+    await chat.answer_all("I agree", ADULT)
     await chat.send("checkin")
     assert "finish setting up first" in chat.text
     assert "Which timezone" in chat.text
     await chat.press("Europe/Berlin")  # the same question, still answerable
     assert "safety check" in chat.text
+
+
+async def test_a_checkin_stored_by_the_older_flows_starts_again_instead_of_failing(
+    chat: Chat, clock: Clock, db: Database
+) -> None:
+    """Deploying over a runner who was half-way through the old check-in (its 'compared
+    with your usual morning' question no longer exists)."""
+    await onboard(chat)
+    clock.advance(days=1)
+    old = {
+        "flow": "checkin",
+        "qid": "morning",
+        "turn": 40,
+        "text": "Compared with your usual morning, how does the hip feel today?",
+        "options": [["better", "Better than usual"], ["same", "About usual"]],
+        "data": {"date": "2026-11-27", "pain_now": 2, "ran": "no"},
+    }
+    async with db.transaction() as repo:
+        user = await repo.get_user("console", "runner-1")
+        user.conversation = old
+        await repo.save_user(user)
+    await chat.tap("40:same")
+    assert "from the top" in chat.text and "got out of bed" in chat.text
+    await answer_flow(chat, CHECKIN)
+    assert "Hold" in chat.text or "Progress" in chat.text

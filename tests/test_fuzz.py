@@ -27,6 +27,7 @@ from bot.engine.turn import (
     Turn,
 )
 from content.loader import default_content
+from tests.chat_driver import ONBOARDING_VALUES
 
 CONTENT = default_content()
 _ids = itertools.count()
@@ -43,6 +44,7 @@ class MemoryRunner:
     logs: list[ExerciseLog] = field(default_factory=list)
     last_payloads: list[str] = field(default_factory=list)
     group: bool = False
+    last_effects: list = field(default_factory=list)  # type: ignore[type-arg]
 
     def step(self, kind: InboundKind, **kw: object) -> list:  # type: ignore[type-arg]
         inbound = Inbound(
@@ -58,6 +60,7 @@ class MemoryRunner:
         history = History(checkins=tuple(self.checkins.values()), exercise_logs=tuple(self.logs))
         turn = Turn(inbound, self.now, self.profile, self.conversation, history)
         result = machine.step(turn, CONTENT)
+        self.last_effects = list(result.effects)
         for effect in result.effects:
             if isinstance(effect, SaveCheckin):
                 old = self.checkins.get(
@@ -172,20 +175,7 @@ def run_actions(runner: MemoryRunner, actions: list) -> None:  # type: ignore[ty
 def onboarded_runner() -> MemoryRunner:
     runner = MemoryRunner()
     runner.step(InboundKind.COMMAND, command="start")
-    for value in [
-        "yes",
-        "adult",
-        "Europe/Berlin",
-        "no",
-        "no",
-        "no",
-        "no",
-        "outside",
-        "yes",
-        "easy",
-        "2",
-        "07:30",
-    ]:
+    for value in ONBOARDING_VALUES:
         runner.step(InboundKind.BUTTON, payload=f"{runner.conversation.turn}:{value}")
     assert runner.profile.onboarded
     return runner

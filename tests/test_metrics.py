@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.storage.db import Database
 from bot.web import build_app
+from tests.chat_driver import ADULT
 from tests.fake_telegram import TOKEN
 from tests.fault_tools import FaultyTelegram, Hipcoach, hipcoach_env, too_many_requests, wait_until
 from tests.test_faults_kill import onboard
@@ -116,7 +117,7 @@ async def test_a_scrape_after_a_short_session_holds_the_counters_and_no_personal
             )
             fake.say(NEWCOMER, "/start", name=NEWCOMER_NAME)
             await wait_until(lambda: fake.delivered(NEWCOMER), "the welcome", process=process)
-            for label in ("I agree", "18 or older", "Europe/London", "Yes, one or more", "Yes"):
+            for label in ("I agree", ADULT, "Europe/London", "Yes, one or more", "Yes"):
                 await answer(fake, NEWCOMER, label, process)
             await wait_until(
                 lambda: fake.delivered_texts(NEWCOMER, EMERGENCY_TEXT),

@@ -45,7 +45,7 @@ from bot.storage.db import Database
 from bot.storage.models import Base
 from bot.web import build_app
 from scheduler import Scheduler, SchedulerConfig
-from tests.chat_driver import Clock
+from tests.chat_driver import ADULT, OUTSIDE, Clock
 from tests.fake_slack import TEAM, FakeSlack
 from tests.fake_slack import TOKEN as SLACK_TOKEN
 from tests.fake_telegram import TOKEN as TELEGRAM_TOKEN
@@ -66,6 +66,8 @@ SCHEDULER_CONFIG = SchedulerConfig(tick_seconds=3600, dispatch_seconds=3600)
 # Answers to the start screen: the first three groups clear, "other" opens, R13 (bone
 # health) yes (a review: an escalation row), the rest of that group no.
 SCREEN_WITH_A_REVIEW = ("None of these",) * 3 + ("Yes, one or more", "Yes") + ("No",) * 6
+# After a pain score of 8 (P9, R16 same day): the groups that could still be an emergency.
+SEVERE_SCREEN = ("None of these",) * 2
 
 
 # --- scanning the database ------------------------------------------------------------------
@@ -124,18 +126,17 @@ async def telegram_session(fake: FakeTelegram, bot: TrackingAdapter, clock: Cloc
     me = Person(fake, bot, TG_USER, private_chat(TG_USER), name=NAME)
     await me.send("/start")
     await me.send(FREE_TEXT)  # not an answer: asked again
-    await me.taps("I agree", "18 or older")
+    await me.taps("I agree", ADULT)
     await me.send(TYPED_ZONE)
     await me.taps(*SCREEN_WITH_A_REVIEW)
-    await me.taps("Side of the hip, on the bony bump", "Yes", "Easy runs only", "7", "No")
+    await me.taps(OUTSIDE, "Yes", "Easy runs only", "No", "3")
     await me.send(TYPED_CLOCK)
     await me.send("/today")
     await me.tap("1 Done")
     clock.advance(hours=1)
     await me.send("/checkin")
-    await me.tap("7")  # high pain: the full screen comes first
-    await me.taps(*("None of these",) * 4)
-    await me.taps("Easy run", "8", "A bit worse", "Some")
+    await me.tap("8")  # high pain (P9): the screen, then a same-day escalation
+    await me.taps(*SEVERE_SCREEN)
     await me.send("/progress")
     await me.send("/export")
     # The same person runs the club's group and sets a warm-up there.
@@ -238,18 +239,17 @@ async def slack_session(slack: Slack) -> None:
     user = SLACK_USER
     await slack.slash("start", user=user)
     await slack.dm(FREE_TEXT, user=user)
-    await slack.press_all("I agree", "18 or older", "Use Europe/Berlin", user=user)
+    await slack.press_all("I agree", ADULT, "Use Europe/Berlin", user=user)
     await slack.press_all(*SCREEN_WITH_A_REVIEW, user=user)
-    await slack.press_all("Side of the hip, on the bony bump", "Yes", "Easy runs only", user=user)
-    await slack.press_all("7", "No", user=user)
+    await slack.press_all(OUTSIDE, "Yes", "Easy runs only", user=user)
+    await slack.press_all("No", "3", user=user)
     await slack.dm(TYPED_CLOCK, user=user)
     await slack.home_opened(user=user)
     await slack.press("Done", user=user)  # logged from App Home
     slack.clock.advance(hours=1)
     await slack.dm("checkin", user=user)
     await slack.press("8", user=user)
-    await slack.press_all(*("None of these",) * 4, user=user)
-    await slack.press_all("No", "About usual", "All", user=user)
+    await slack.press_all(*SEVERE_SCREEN, user=user)
     await slack.slash("progress", user=user)
     await slack.dm("export", user=user)
     await slack.slash("warmup add sat 08:00 before 20", user=user, channel=SLACK_CHANNEL)
@@ -388,22 +388,18 @@ def test_hipcoach_verbose_logs_no_answers_in_a_real_process(tmp_path: Path) -> N
         "start",
         FREE_TEXT,
         "1",  # I agree
-        "1",  # 18 or older
+        "1",  # for me, 18 or older
         TYPED_ZONE,
         *["1"] * 4,  # no red flags
         "2",  # side of the hip
         "1",  # lying on it hurts
         "2",  # easy runs
-        "7",  # pain 7: the severe-pain question
-        "No",
+        "No",  # not two weeks of cutting back without getting better
+        "3",  # pain now
         TYPED_CLOCK,
         "checkin",
-        "8",
-        *["1"] * 4,
-        "2",  # easy run
-        "9",
-        "3",  # a bit worse
-        "2",  # some
+        "8",  # P9: the screen asks what could still be an emergency, then same day
+        *["1"] * len(SEVERE_SCREEN),
         "progress",
         "export",
         "delete",
@@ -420,5 +416,5 @@ def test_hipcoach_verbose_logs_no_answers_in_a_real_process(tmp_path: Path) -> N
     )
     assert "deleted" in done.stdout  # the whole script ran
     assert "INFO hipcoach" in done.stderr  # and logged
-    for needle in ("zebra-canary", TYPED_ZONE, "→", "pain_now", "7/10", "INSERT", "SELECT"):
+    for needle in ("zebra-canary", TYPED_ZONE, "→", "pain_now", "8/10", "INSERT", "SELECT"):
         assert needle not in done.stderr, needle

@@ -16,7 +16,7 @@ from bot.service import Coach
 from bot.storage.db import Database
 from bot.storage.models import User
 from scheduler import Scheduler
-from tests.chat_driver import Chat, Clock
+from tests.chat_driver import CHECKIN, NIGHT_PAIN, Chat, Clock, answer_flow, checkin
 from tests.test_scheduler_helpers import (
     CLEARANCE,
     NUDGE,
@@ -333,10 +333,7 @@ async def test_no_nudge_once_the_checkin_is_answered(
     await setup_runner(chat, reminder="07:30")
     await step(sched, clock, utc(2026, 6, 1, 5, 30))
     chat.buttons = sender.sent[-1].message.flat_buttons
-    await chat.answer_all("2", "No", "About usual", "All")
-    for answer in ("None of these", "No"):  # the safety mini-screen, whatever it asks
-        if answer in chat.labels:
-            await chat.press(answer)
+    await answer_flow(chat, CHECKIN)
     await drive(sched, clock, hourly(clock.now, utc(2026, 6, 1, 20), timedelta(minutes=30)))
     assert sender.times(NUDGE) == []
 
@@ -346,10 +343,7 @@ async def test_the_day_after_an_escalation_the_prompt_is_the_clearance_question(
 ) -> None:
     clock.now = utc(2026, 6, 1, 4, 0)
     await setup_runner(chat, reminder="07:30")
-    await chat.send("checkin")
-    await chat.answer_all(
-        "2", "No", "About usual", "All", "Yes, one or more", "No", "Yes", "Yes", "No", "No"
-    )
+    await checkin(chat, screen=NIGHT_PAIN)
     await drive(sched, clock, hourly(clock.now, utc(2026, 6, 3, 7)))
     prompts = [s for s in sender.sent if NUDGE not in s.message.text]
     # 1 Jun's check-in was done; 2 and 3 Jun ask whether they were seen (until answered).

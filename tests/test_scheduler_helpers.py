@@ -14,7 +14,7 @@ from bot.storage import outbox
 from bot.storage.db import Database
 from bot.storage.models import OutboxMessage, User
 from scheduler import Scheduler, SchedulerConfig
-from tests.chat_driver import NO_FLAGS, Chat, Clock
+from tests.chat_driver import Chat, Clock, onboard
 
 PROMPT = "Time for your daily hip check-in"
 NUDGE = "gentle nudge"
@@ -59,12 +59,7 @@ def scheduler(db: Database, coach: Coach, sender: RecordingSender, clock: Clock)
 
 async def setup_runner(chat: Chat, *, zone: str = "Europe/Berlin", reminder: str = "07:30") -> None:
     """Onboard with the timezone and reminder time typed as free text (any zone)."""
-    await chat.send("start")
-    await chat.answer_all("I agree", "18 or older")
-    await chat.send(zone)
-    await chat.answer_all(*NO_FLAGS, "Side of the hip, on the bony bump", "Yes")
-    await chat.answer_all("Easy runs only", "2")
-    await chat.send(reminder)
+    await onboard(chat, zone=zone, reminder=reminder)
 
 
 async def step(sched: Scheduler, clock: Clock, at: datetime) -> None:

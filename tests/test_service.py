@@ -7,7 +7,7 @@ import asyncio
 from bot.engine.events import InboundKind
 from bot.service import Coach
 from bot.storage.db import Database
-from tests.chat_driver import Chat, Clock, onboard
+from tests.chat_driver import Chat, Clock, checkin, onboard
 
 
 async def test_a_full_session_is_stored_on_this_database(database: Database) -> None:
@@ -15,8 +15,7 @@ async def test_a_full_session_is_stored_on_this_database(database: Database) -> 
     chat = Chat(Coach(database, clock=clock))
     await onboard(chat)
     clock.advance(days=1)
-    await chat.send("checkin")
-    await chat.answer_all("3", "Easy run", "2", "About usual", "All", "None of these")
+    await checkin(chat, pain="3", ran="30 min", run_pain="2")
     assert "Hold" in chat.text
     await chat.send("export")
     export = next(r.attachment for r in chat.replies if r.attachment)
@@ -39,7 +38,7 @@ async def test_two_quick_taps_on_the_same_question_are_answered_once(database: D
     second = chat.inbound(InboundKind.BUTTON, payload=agree, message_ref="1")
     replies = await asyncio.gather(chat.coach.handle(first), chat.coach.handle(second))
     texts = ["\n".join(r.text for r in batch) for batch in replies]
-    assert sum("Are you 18 or older?" in t and "expired" not in t for t in texts) == 1
+    assert sum("Who is the coaching for?" in t and "expired" not in t for t in texts) == 1
     assert sum("expired" in t for t in texts) == 1
 
 

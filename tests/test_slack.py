@@ -28,7 +28,7 @@ from bot.service import Coach
 from bot.storage.db import Database
 from bot.web import build_app
 from scheduler.core import Scheduler
-from tests.chat_driver import Clock
+from tests.chat_driver import ADULT, Clock, onboarding_taps
 from tests.fake_slack import APP_TOKEN, BOT_USER, TEAM, TOKEN, Call, FakeSlack
 
 SECRET = "test-signing-secret"
@@ -285,15 +285,9 @@ async def slack(db_url: str) -> AsyncIterator[Slack]:
         await fake.stop()
 
 
-NO_FLAGS = ("None of these",) * 4
-
-
 async def onboard(slack: Slack, user: str = RUNNER) -> None:
     await slack.slash("start", user=user)
-    await slack.press_all("I agree", "18 or older", "Use Europe/Berlin", *NO_FLAGS, user=user)
-    await slack.press_all(
-        "Side of the hip, on the bony bump", "Yes", "Easy runs only", "2", "07:30", user=user
-    )
+    await slack.press_all(*onboarding_taps(zone="Use Europe/Berlin"), user=user)
 
 
 async def stored_user(slack: Slack, user: str = RUNNER) -> Any:
@@ -317,12 +311,10 @@ async def test_a_runner_goes_from_start_to_delete_in_slack(slack: Slack) -> None
     edited = fake.last("chat.update", channel=f"D{RUNNER}")
     assert edited["ts"] == consent["_ts"]
     assert "→ I agree" in edited.text and not edited.buttons
-    await slack.press("18 or older")
+    await slack.press(ADULT)
     # The timezone Slack knows for the runner is offered first.
     assert "Use Europe/Berlin" in [b["text"]["text"] for b in fake.last("chat.postMessage").buttons]
-    await slack.press_all("Use Europe/Berlin", *NO_FLAGS)
-    await slack.press_all("Side of the hip, on the bony bump", "Yes", "Easy runs only", "2")
-    await slack.press("07:30")
+    await slack.press_all(*onboarding_taps(zone="Use Europe/Berlin")[2:])
     text = slack.dm_text(mark)
     assert "Daily check-in set for 07:30 (Europe/Berlin)" in text
     assert "Today — phase 1" in text
@@ -337,7 +329,7 @@ async def test_a_runner_goes_from_start_to_delete_in_slack(slack: Slack) -> None
 
     # the daily check-in by DM
     await slack.dm("checkin")
-    await slack.press_all("3", "No", "About usual", "All")
+    await slack.press_all("3", "No run")  # the plan's first day: no exercises to ask about
     while any(b["text"]["text"] == "None of these" for b in fake.last("chat.postMessage").buttons):
         await slack.press("None of these")
     user = await stored_user(slack)
@@ -408,9 +400,7 @@ async def test_app_home_welcomes_then_shows_the_plan_with_working_buttons(slack:
     await slack.press("Set up my plan")
     assert "not a doctor" in slack.dm_text(mark)
 
-    await slack.press_all("I agree", "18 or older", "Use Europe/Berlin", *NO_FLAGS)
-    await slack.press_all("Side of the hip, on the bony bump", "Yes", "Easy runs only", "2")
-    await slack.press("07:30")
+    await slack.press_all(*onboarding_taps(zone="Use Europe/Berlin"))
     view = await slack.home_opened()
     text = view.text
     assert "Phase 1 · Calm and protect (level 1)" in text
@@ -430,7 +420,7 @@ async def test_app_home_welcomes_then_shows_the_plan_with_working_buttons(slack:
     mark = len(fake.calls)
     await slack.press("Check in now")
     assert "pain" in slack.dm_text(mark).lower()
-    await slack.press_all("4", "No", "About usual", "All")
+    await slack.press_all("4", "No run")  # the plan's first day: no exercises to ask about
     view = await slack.home_opened()
     assert "Wed – · Thu 4" in view.text  # the 7-day pain strip; 26 Nov 2026 is a Thursday
 

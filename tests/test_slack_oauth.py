@@ -31,7 +31,7 @@ from bot.service import Coach
 from bot.storage.db import Database, create_engine
 from bot.storage.models import UNMAPPED_TABLES
 from bot.web import build_app
-from tests.chat_driver import Chat, Clock
+from tests.chat_driver import FIRST_DAY_CHECKIN_TAPS, Chat, Clock
 from tests.chat_driver import onboard as onboard_chat
 from tests.fake_slack import CLIENT_ID, CLIENT_SECRET, TEAM, TOKEN, FakeSlack
 from tests.test_slack import SECRET, Slack, onboard, post_due_warmups
@@ -190,7 +190,7 @@ async def test_two_workspaces_use_their_own_tokens_and_their_runners_stay_apart(
 
     # A check-in in one workspace is that workspace's runner's only.
     await rowing.dm("checkin", user=SAME_USER)
-    await rowing.press_all("3", "No", "About usual", "All", user=SAME_USER)
+    await rowing.press_all(*FIRST_DAY_CHECKIN_TAPS, user=SAME_USER)
     async with slack.db.transaction(readonly=True) as repo:
         assert len(await repo.latest_checkins(a.id, 5)) == 1
         assert await repo.latest_checkins(b.id, 5) == []

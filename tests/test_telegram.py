@@ -27,24 +27,14 @@ from bot.engine.events import Attachment, Button, ChatKind, InboundKind, Outboun
 from bot.service import Coach
 from bot.storage.db import Database
 from bot.web import build_app
-from tests.chat_driver import NO_FLAGS, Clock
+from tests.chat_driver import ADULT, CHECKIN_TAPS, Clock, onboarding_taps
 from tests.fake_telegram import BOT_USERNAME, TOKEN, ApiError, Call, FakeTelegram
 
 # PTB itself warns about the future type of RetryAfter.retry_after when it builds the error.
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
 
 WAIT_SECONDS = 10
-SETUP_TAPS = (
-    "I agree",
-    "18 or older",
-    "Europe/Berlin",
-    *NO_FLAGS,
-    "Side of the hip, on the bony bump",
-    "Yes",
-    "Easy runs only",
-    "2",
-    "07:30",
-)
+SETUP_TAPS = onboarding_taps()
 
 
 class TrackingAdapter(TelegramAdapter):
@@ -202,7 +192,7 @@ async def test_a_runner_goes_from_start_to_delete_on_both_databases(
 
         clock.advance(days=1)
         await me.send("/checkin")
-        calls = await me.taps("2", "No", "About usual", "All")
+        calls = await me.taps(*CHECKIN_TAPS[:-1])
         while "None of these" in labels(calls):  # the short (or weekly full) safety screen
             calls = await me.tap("None of these")
         assert "None of these" not in labels(calls)
@@ -250,7 +240,7 @@ async def test_a_stale_button_says_expired_and_asks_the_current_question(
     await runner.tap("I agree")
     calls = await runner.press(consent, data)  # the same old button again
     assert "expired" in texts(calls)
-    assert "18 or older" in [b["text"] for b in calls[-1].buttons]
+    assert ADULT in [b["text"] for b in calls[-1].buttons]
     assert fake.answered == fake.callback_ids
 
 
@@ -283,7 +273,7 @@ async def test_killing_the_bot_mid_triage_resumes_at_the_same_question(
     async with polling_bot(fake, db, clock) as first:
         me = Person(fake, first, 5002, private_chat(5002))
         await me.send("/start")
-        await me.taps("I agree", "18 or older")
+        await me.taps("I agree", ADULT)
         question = fake.last_keyboard_message(me.chat_id)
         assert question is not None and "timezone" in question.text.lower()
     async with polling_bot(fake, db, clock) as second:
@@ -409,10 +399,10 @@ async def test_logs_carry_ids_not_what_people_wrote(
     caplog.set_level("DEBUG", logger="hipcoach")
     caplog.set_level("INFO")
     await runner.send("/start")
-    await runner.taps("I agree", "18 or older")
+    await runner.taps("I agree", ADULT)
     await runner.send("my hip hurts at night 8/10")
     assert "telegram update=" in caplog.text
-    for secret in ("hurts at night", "I agree", "18 or older", TOKEN):
+    for secret in ("hurts at night", "I agree", ADULT, TOKEN):
         assert secret not in caplog.text
 
 

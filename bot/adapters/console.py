@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.engine.events import COMMANDS, Button, Inbound, InboundKind, Outbound
+from bot.engine.payload import small_int
 from bot.service import Coach
 
 QUIT_WORDS = ("quit", "exit", ":q")
+MAX_CHOICE_DIGITS = 3  # a numbered choice; longer numbers are text (bounded before int())
 
 
 class ConsoleChat:
@@ -74,14 +76,11 @@ class ConsoleChat:
         for button in self.buttons:
             if button.label.casefold() == wanted:
                 return button
-        numeric_labels = all(b.label.isdigit() for b in self.buttons)
-        if (
-            text.isascii()
-            and text.isdigit()
-            and not numeric_labels
-            and 1 <= int(text) <= len(self.buttons)
-        ):
-            return self.buttons[int(text) - 1]
+        # On a scale (0-10, with maybe a "Skipped" beside it) a number is the answer itself.
+        numeric_labels = any(b.label.isdigit() for b in self.buttons)
+        number = small_int(text, MAX_CHOICE_DIGITS)
+        if number is not None and not numeric_labels and 1 <= number <= len(self.buttons):
+            return self.buttons[number - 1]
         return None
 
     # --- output ----------------------------------------------------------------------------
@@ -151,7 +150,8 @@ def _indent(text: str) -> str:
 def _choices(rows: tuple[tuple[Button, ...], ...]) -> str:
     """Numbered choices; rows of several short buttons (like log buttons) share a line."""
     flat = [b for row in rows for b in row]
-    if all(b.label.isdigit() for b in flat):
+    if any(b.label.isdigit() for b in flat):
+        # A scale: type the number (or the label of a button beside it).
         return "  " + " ".join(f"[{b.label}]" for b in flat)
     lines, n = [], 0
     for row in rows:

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from bot.engine.events import Attachment, Button, ChatKind, Outbound
+from bot.engine.events import Attachment, Button, ChatKind, Outbound, Topic
 from bot.engine.localtime import local_date, to_local
+from bot.engine.payload import Answer, encode
 from bot.engine.state import Conversation, Profile
 from bot.engine.turn import Effect, History, Turn
 from content.loader import Content
@@ -69,6 +70,7 @@ class Ctx:
         attachment: Attachment | None = None,
         private: bool = True,
         open_private: bool = False,
+        topic: str = Topic.INFO,
     ) -> None:
         self.replies.append(
             Outbound(
@@ -79,6 +81,7 @@ class Ctx:
                 private=private and not self.in_group,
                 ephemeral=self.in_group and private,
                 open_private=open_private,
+                topic=topic,
             )
         )
 
@@ -93,6 +96,7 @@ class Ctx:
                 text=f"{question}\n→ {answer_label}",
                 edit_ref=ref,
                 private=not self.in_group,
+                topic=self.conv.topic,
             )
         )
 
@@ -107,6 +111,7 @@ class Ctx:
         free: str | None = None,
         preface: str | None = None,
         private: bool = True,
+        topic: str = Topic.INFO,
     ) -> None:
         """Send a question with buttons and remember it as the one waiting for an answer."""
         self.conv.flow = flow
@@ -116,12 +121,13 @@ class Ctx:
         self.conv.options = [(v, label) for v, label in options]
         self.conv.columns = columns
         self.conv.free = free
+        self.conv.topic = topic
         body = f"{preface}\n\n{text}" if preface else text
-        self.say(body, buttons=self.question_buttons(), private=private)
+        self.say(body, buttons=self.question_buttons(), private=private, topic=topic)
 
     def question_buttons(self) -> list[list[Button]]:
         buttons = [
-            Button(label=label, payload=f"{self.conv.turn}:{value}")
+            Button(label=label, payload=encode(Answer(self.conv.turn, value)))
             for value, label in self.conv.options
         ]
         cols = max(1, self.conv.columns)
@@ -130,7 +136,7 @@ class Ctx:
     def repeat_question(self, preface: str | None = None) -> None:
         """Ask the waiting question again, with fresh buttons of the same turn."""
         body = f"{preface}\n\n{self.conv.text}" if preface else self.conv.text
-        self.say(body, buttons=self.question_buttons())
+        self.say(body, buttons=self.question_buttons(), topic=self.conv.topic)
 
     def finish(self) -> None:
         """The flow is over: nothing is waiting for an answer."""
@@ -139,6 +145,7 @@ class Ctx:
         self.conv.text = ""
         self.conv.options = []
         self.conv.free = None
+        self.conv.topic = Topic.INFO
         self.conv.data = {}
 
     def effect(self, effect: Effect) -> None:

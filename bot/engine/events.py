@@ -21,7 +21,6 @@ class InboundKind(StrEnum):
     TEXT = "text"  # free text
     BUTTON = "button"  # a button press carrying a payload
     JOINED = "joined"  # the bot was added to a group or channel
-    HOME = "home"  # Slack App Home opened (a read-only view request)
     # A message the bot starts itself, from the scheduler: text is "checkin" or "nudge".
     REMINDER = "reminder"
 
@@ -62,6 +61,18 @@ class Inbound:
     raw: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
+class Topic(StrEnum):
+    INFO = "info"  # help, settings, confirmations, re-prompts
+    SETUP = "setup"  # onboarding questions and the plan summary
+    CHECKIN = "checkin"  # daily check-in questions
+    SCREEN = "screen"  # red-flag screen questions (asked in any flow)
+    DECISION = "decision"  # today's progress / hold / back-off decision
+    SESSION = "session"  # exercise content: today's session, a warm-up card
+    REFERRAL = "referral"  # SOON / SOON-72H: book a physio or a doctor
+    ESCALATION = "escalation"  # URGENT / EMERGENCY: get seen today, or now
+    CLEARANCE = "clearance"  # "were you seen?" and what follows until cleared
+
+
 @dataclass(frozen=True)
 class Button:
     label: str
@@ -99,6 +110,10 @@ class Outbound:
     ephemeral: bool = False
     # Ask the adapter to add a button that opens a private chat with the bot.
     open_private: bool = False
+    # What kind of content this is (see Topic). Adapters may ignore it; the engine's
+    # safety properties are stated in these terms (after an escalation only ESCALATION,
+    # CLEARANCE and INFO go out until a clinician clears the runner).
+    topic: str = "info"
 
     @property
     def flat_buttons(self) -> list[Button]:

@@ -7,12 +7,24 @@ returns a `Result`. It never raises on user input; whatever arrives gets an answ
 from __future__ import annotations
 
 import logging
-import unicodedata
 from collections.abc import Callable
+from typing import Any
 
+from bot.engine import payload as payloads
 from bot.engine.context import Ctx
 from bot.engine.events import COMMANDS, GROUP_COMMANDS, Button, InboundKind
-from bot.engine.flows import account, checkin, onboarding, plan, team
+from bot.engine.flows import (
+    account,
+    checkin,
+    clearance,
+    interpreter,
+    onboarding,
+    plan,
+    preferences,
+    team,
+)
+from bot.engine.parse import clean
+from bot.engine.payload import small_int
 from bot.engine.turn import Result, Turn
 from content.loader import Content
 
@@ -38,23 +50,35 @@ QUICK_COMMANDS: dict[str, Begin] = {
     "help": account.help_text,
     "warmup": team.warmup,
 }
+# Conversations written in code; the coaching flows are specs run by `interpreter`.
 ANSWERS: dict[str, Answer] = {
-    onboarding.START: onboarding.answer_start,
-    onboarding.CLEARANCE: onboarding.answer_clearance,
-    checkin.CHECKIN: checkin.answer_checkin,
     account.SETTINGS: account.answer_settings,
     account.DELETE: account.answer_delete,
     team.WARMUP: team.answer_warmup,
 }
+FREE_TEXT: dict[str, Callable[[str], str | None]] = {
+    "clock": preferences.parse_clock_value,
+    "timezone": preferences.find_timezone,
+    "country": preferences.parse_country,
+}
 MAX_TEXT = 2000  # longer messages are never a valid answer; don't spend time parsing them
+MAX_OPTION_DIGITS = 3  # "2" picks the second option; nothing longer is an option number
+_CHECKED: set[int] = set()  # ids of Content objects whose flows were checked against the engine
 
 
 def step(turn: Turn, content: Content) -> Result:
+    if id(content) not in _CHECKED:
+        interpreter.check_content(content)
+        _CHECKED.add(id(content))
+    conv = turn.conversation
     ctx = Ctx(
         turn=turn,
         content=content,
-        profile=turn.profile.model_copy(deep=True),
-        conv=turn.conversation.model_copy(deep=True),
+        # The step must not change its input. Profile fields are immutable values, so a
+        # shallow copy is enough; the conversation's data is plain JSON, copied by hand
+        # (several times faster than deepcopy, which matters per event).
+        profile=turn.profile.model_copy(),
+        conv=conv.model_copy(update={"data": _copy_json(conv.data), "options": list(conv.options)}),
     )
     inbound = turn.inbound
     if inbound.kind == InboundKind.JOINED:
@@ -65,8 +89,6 @@ def step(turn: Turn, content: Content) -> Result:
         _command(ctx, inbound.command, inbound.text)
     elif inbound.kind == InboundKind.BUTTON:
         _button(ctx, inbound.payload or "")
-    elif inbound.kind == InboundKind.HOME:
-        plan.today(ctx)
     elif inbound.kind == InboundKind.REMINDER:
         checkin.reminder(ctx, inbound.text)
         return Result(
@@ -79,6 +101,14 @@ def step(turn: Turn, content: Content) -> Result:
     return Result(
         profile=ctx.profile, conversation=ctx.conv, replies=ctx.replies, effects=ctx.effects
     )
+
+
+def _copy_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(v) for v in value]
+    return value
 
 
 SETUP_FIRST = ("start", "checkin", "today", "progress", "settings")
@@ -130,50 +160,59 @@ def _group(ctx: Ctx) -> None:
     # Ordinary chatter in a group is not for the bot; stay quiet rather than spam the club.
 
 
-def _button(ctx: Ctx, payload: str) -> None:
-    if payload.startswith("x:"):
-        _action(ctx, payload)
-        return
-    turn_text, _, value = payload.partition(":")
-    conv = ctx.conv
-    if (
-        not conv.waiting
-        or not (turn_text.isascii() and turn_text.isdigit())
-        or int(turn_text) != conv.turn
-    ):
+def _button(ctx: Ctx, raw: str) -> None:
+    pressed = payloads.decode(raw)
+    if pressed is None:
         _expired(ctx)
         return
-    label = conv.label_for(value)
+    if not isinstance(pressed, payloads.Answer):
+        _action(ctx, pressed)
+        return
+    conv = ctx.conv
+    if not conv.waiting or pressed.turn != conv.turn:
+        _expired(ctx)
+        return
+    label = conv.label_for(pressed.value)
     if label is None:
         _expired(ctx)
         return
-    _answer(ctx, value, label)
+    _answer(ctx, pressed.value, label)
 
 
-def _action(ctx: Ctx, payload: str) -> None:
+def _action(ctx: Ctx, pressed: payloads.Payload) -> None:
     waiting_turn = ctx.conv.turn if ctx.conv.waiting else None
-    if payload.startswith("x:l:") and not ctx.in_group:
-        if plan.log_exercise(ctx, payload):
-            _still_waiting(ctx, waiting_turn)
+    private = not ctx.in_group
+    match pressed:
+        case payloads.LogEntry() if private:
+            if plan.log_exercise(ctx, pressed):
+                _still_waiting(ctx, waiting_turn)
+                return
+        case payloads.BeenChecked() if private:
+            if ctx.profile.plan_paused:
+                clearance.begin_clearance(ctx)
+            else:
+                plan.today(ctx)
+                _still_waiting(ctx, waiting_turn)
             return
-    elif payload == "x:c" and not ctx.in_group:
-        if ctx.profile.plan_paused:
-            onboarding.begin_clearance(ctx)
-        else:
-            plan.today(ctx)
-            _still_waiting(ctx, waiting_turn)
-        return
-    elif payload == "x:s" and not ctx.in_group:
-        onboarding.begin_start(ctx)
-        return
-    elif payload.startswith("x:z:") and not ctx.in_group and ctx.profile.onboarded:
-        minutes = payload[4:]
-        if minutes.isascii() and minutes.isdigit() and int(minutes) in checkin.SNOOZE_MINUTES:
-            checkin.snooze(ctx, int(minutes))
+        case payloads.BeenSeen() if private:
+            if ctx.profile.plan_paused:
+                clearance.begin_clearance(ctx)
+            elif ctx.profile.plan_held or ctx.profile.review is not None:
+                clearance.begin_review(ctx)
+            else:
+                plan.today(ctx)
+                _still_waiting(ctx, waiting_turn)
             return
-    elif payload == "x:k" and not ctx.in_group and ctx.profile.onboarded:
-        checkin.skip_today(ctx)
-        return
+        case payloads.SetUp() if private:
+            onboarding.begin_start(ctx)
+            return
+        case payloads.SnoozeFor(minutes=minutes) if private and ctx.profile.onboarded:
+            if minutes in checkin.SNOOZE_MINUTES:
+                checkin.snooze(ctx, minutes)
+                return
+        case payloads.SkipToday() if private and ctx.profile.onboarded:
+            checkin.skip_today(ctx)
+            return
     _expired(ctx)
 
 
@@ -195,14 +234,19 @@ def _answer(ctx: Ctx, value: str, label: str) -> None:
     conv = ctx.conv
     flow, qid = conv.flow, conv.qid
     assert flow is not None and qid is not None
+    if interpreter.is_spec_flow(ctx, flow):
+        if not interpreter.resumable(ctx):
+            interpreter.restart(ctx)
+            return
+        ctx.edit_answered(conv.text, label)
+        interpreter.answer(ctx, qid, value)
+        return
     ctx.edit_answered(conv.text, label)
     ANSWERS[flow](ctx, qid, value)
 
 
 def normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
-    return " ".join(text.split()).casefold()
+    return clean(text)
 
 
 def _text(ctx: Ctx, raw: str) -> None:
@@ -220,14 +264,23 @@ def _text(ctx: Ctx, raw: str) -> None:
         if match is not None:
             _answer(ctx, match[0], match[1])
             return
-        if conv.free:
-            value = onboarding.parse_free(ctx, conv.free, raw[:200])
-            if value is not None:
-                _answer(ctx, value, value)
-                return
+        value = _typed(ctx, raw[:200])
+        if value is not None:
+            _answer(ctx, value, conv.label_for(value) or raw[:200].strip())
+            return
         _unexpected(ctx)
         return
     _unexpected(ctx)
+
+
+def _typed(ctx: Ctx, text: str) -> str | None:
+    """What typed text means at the waiting question, beyond its button labels."""
+    free = ctx.conv.free
+    if free is None:
+        return None
+    if free in FREE_TEXT:
+        return FREE_TEXT[free](text)
+    return interpreter.typed_answer(ctx, text)
 
 
 def _matches_option(ctx: Ctx, text: str) -> tuple[str, str] | None:
@@ -238,9 +291,10 @@ def _matches_option(ctx: Ctx, text: str) -> tuple[str, str] | None:
         if text in (normalise(label), normalise(value)):
             return value, label
     # Numbered choices, for places that show buttons as a numbered list.
-    numeric = all(label.isdigit() for _, label in options)
-    if text.isascii() and text.isdigit() and not numeric and 1 <= int(text) <= len(options):
-        return options[int(text) - 1]
+    numeric = any(label.isdigit() for _, label in options)
+    number = small_int(text, MAX_OPTION_DIGITS)
+    if number is not None and not numeric and 1 <= number <= len(options):
+        return options[number - 1]
     return None
 
 
@@ -253,6 +307,7 @@ def _unexpected(ctx: Ctx, too_long: bool = False) -> None:
     if ctx.in_group:
         return
     if not ctx.profile.onboarded and not ctx.profile.plan_paused:
-        ctx.say(ctx.t("hello_new"), buttons=[[Button(ctx.t("opt_set_up"), "x:s")]])
+        setup = payloads.encode(payloads.SetUp())
+        ctx.say(ctx.t("hello_new"), buttons=[[Button(ctx.t("opt_set_up"), setup)]])
         return
     ctx.say(ctx.t("unknown_text"))

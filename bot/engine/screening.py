@@ -1,7 +1,12 @@
 """The red-flag screen as a small queue of questions (clinical rules section 1, G3-G5).
 
 Groups are asked first ("do any of these apply?"); only a "yes" or "not sure" opens the
-group item by item. The state is a plain dict so it can live in the conversation JSON.
+group item by item. A "yes" in the daily mini-screen asks its matching rows (G5) and then
+the rest of the full screen (G4: a new symptom). Answers already given in the same flow
+are not asked again, and items already known to be "yes" (R16 from a pain score of 7/10
+or more, P9) are set before the first question. Once an answer escalates, questions that
+could not make the level any worse are skipped: red flags win. The state is a plain dict
+so it can live in the conversation JSON.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.engine.rules.screen import unsure_level
 from content.loader import Content
 from content.schema import Level, ScreenItem
 
@@ -35,16 +41,42 @@ class ScreenOutcome:
         return self.level == Level.SELF
 
 
-def start_full(data: dict[str, Any], kind: str = "full") -> None:
-    data["scr"] = {"kind": kind, "queue": [f"g:{g}" for g in GROUP_ORDER], "ans": {}, "lv": {}}
+def _new(kind: str, queue: list[str], known: dict[str, str] | None) -> dict[str, Any]:
+    return {"kind": kind, "queue": queue, "ans": dict(known or {}), "lv": {}}
 
 
-def start_mini(data: dict[str, Any]) -> None:
-    data["scr"] = {"kind": "mini", "queue": ["m"], "ans": {}, "lv": {}}
+def start_full(
+    data: dict[str, Any],
+    kind: str = "full",
+    *,
+    known: dict[str, str] | None = None,
+    preset: tuple[str, ...] = (),
+    content: Content | None = None,
+) -> None:
+    data["scr"] = _new(kind, [f"g:{g}" for g in GROUP_ORDER], known)
+    for item_id in preset:
+        assert content is not None
+        _yes_known(content.screen_item(item_id), data["scr"])
 
 
-def start_items(data: dict[str, Any], item_ids: list[str], kind: str = "item") -> None:
-    data["scr"] = {"kind": kind, "queue": [f"i:{i}" for i in item_ids], "ans": {}, "lv": {}}
+def start_mini(data: dict[str, Any], *, known: dict[str, str] | None = None) -> None:
+    data["scr"] = _new("mini", ["m"], known)
+
+
+def start_items(
+    data: dict[str, Any],
+    item_ids: list[str],
+    kind: str = "item",
+    *,
+    known: dict[str, str] | None = None,
+) -> None:
+    data["scr"] = _new(kind, [f"i:{i}" for i in item_ids], known)
+
+
+def _yes_known(item: ScreenItem, scr: dict[str, Any]) -> None:
+    """An item already known to be yes: the worst level a yes to it can give."""
+    scr["ans"][item.id] = YES
+    scr["lv"][item.id] = _item_max(item).value
 
 
 def active(data: dict[str, Any]) -> bool:
@@ -79,24 +111,29 @@ def _queued_max(qid: str, content: Content) -> Level:
     return _item_max(content.screen_item(ref))
 
 
-def _settled(scr: dict[str, Any], content: Content) -> bool:
-    """Stop early once a same-day or emergency answer can no longer get any worse.
-
-    Red flags win: the runner gets the escalation now rather than after questions
-    that cannot change what they need to do.
-    """
+def _useless(qid: str, scr: dict[str, Any], content: Content) -> bool:
+    """A question that cannot change the outcome: everything it asks is known, or (once
+    the level escalates) nothing it could open is worse than the level already reached."""
+    kind, _, ref = qid.partition(":")
+    ans: dict[str, str] = scr["ans"]
+    if kind == "g":
+        group = next(g for g in content.screen.groups if g.id == ref)
+        if all(i in ans for i in group.items):
+            return True
+    elif kind == "i" and ref in ans:
+        return True
     current = Level.worst(*(Level(v) for v in scr["lv"].values()))
-    if not current.escalates:
-        return False
-    remaining = Level.worst(*(_queued_max(q, content) for q in scr["queue"]))
-    return remaining.rank <= current.rank
+    return current.escalates and _queued_max(qid, content).rank <= current.rank
 
 
 def next_question(data: dict[str, Any], content: Content) -> ScreenQuestion | None:
     scr = data["scr"]
-    if not scr["queue"] or _settled(scr, content):
+    queue: list[str] = scr["queue"]
+    while queue and _useless(queue[0], scr, content):
+        queue.pop(0)
+    if not queue:
         return None
-    qid: str = scr["queue"][0]
+    qid: str = queue[0]
     kind, _, ref = qid.partition(":")
     if kind == "g":
         group = next(g for g in content.screen.groups if g.id == ref)
@@ -144,22 +181,30 @@ def answer(data: dict[str, Any], qid: str, value: str, content: Content) -> None
     levels: dict[str, str] = scr["lv"]
     if kind == "g":
         group = next(g for g in content.screen.groups if g.id == ref)
+        unknown = [i for i in group.items if i not in ans]
         if value == NO:
-            for i in group.items:
+            for i in unknown:
                 ans[i] = NO
         else:
-            queue[0:0] = [f"i:{i}" for i in group.items]
+            queue[0:0] = [f"i:{i}" for i in unknown]
     elif kind == "m":
         if value == NO:
             for m in content.screen.mini:
                 ans[f"mini_{m.id}"] = NO
+                _rows_no(m.rows, ans)
         else:
             queue[0:0] = [f"mi:{m.id}" for m in content.screen.mini]
     elif kind == "mi":
         mini = next(m for m in content.screen.mini if m.id == ref)
         ans[f"mini_{mini.id}"] = value
-        if value != NO:
+        if value == NO:
+            _rows_no(mini.rows, ans)  # the mini question asks the same, in fewer words
+        else:
             queue[0:0] = [f"i:{r}" for r in mini.rows if r not in ans]
+            if scr["kind"] == "mini":
+                # G4: a new symptom brings the full screen, after its own rows (G5).
+                scr["kind"] = "full"
+                queue.extend(f"g:{g}" for g in GROUP_ORDER)
     elif kind == "i":
         item = content.screen_item(ref)
         if value == NO:
@@ -186,6 +231,11 @@ def answer(data: dict[str, Any], qid: str, value: str, content: Content) -> None
         levels[ref] = option.level.value
 
 
+def _rows_no(rows: list[str], ans: dict[str, str]) -> None:
+    for row in rows:
+        ans.setdefault(row, NO)
+
+
 def _yes(item: ScreenItem, ans: dict[str, str], levels: dict[str, str], queue: list[str]) -> None:
     if item.follow_up is not None:
         queue.insert(0, f"f:{item.id}")
@@ -193,18 +243,6 @@ def _yes(item: ScreenItem, ans: dict[str, str], levels: dict[str, str], queue: l
         assert item.yes_level is not None
         ans[item.id] = YES
         levels[item.id] = item.yes_level.value
-
-
-def unsure_level(item: ScreenItem) -> Level:
-    """G3: still unsure after one clarifying question errs towards review."""
-    if item.follow_up is not None:
-        worst = Level.worst(*(o.level for o in item.follow_up.options))
-    else:
-        assert item.yes_level is not None
-        worst = item.yes_level
-    if worst == Level.EMERGENCY and not item.nerve:
-        return Level.URGENT
-    return worst
 
 
 def outcome(data: dict[str, Any], content: Content) -> ScreenOutcome:

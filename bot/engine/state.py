@@ -39,14 +39,42 @@ class Profile(BaseModel):
     # SOON / SOON_72H: a review is recommended; running does not progress until seen.
     review: Level | None = None
     review_reason: str | None = None
+    review_since: date | None = None
+    # The day the plan began (setup finished, or a clinician approved it after R18/R19).
+    plan_started_on: date | None = None
+    # R18/R19: the hip plan waits for a clinician's approval; holds the rule id.
+    plan_hold: str | None = None
+    # Baseline (clinical rules 2a): median morning pain of the first calm check-ins,
+    # recomputed every two weeks; `baseline_on` is the day it was computed.
     baseline: float | None = None
+    baseline_on: date | None = None
     last_full_screen_on: date | None = None
     cross_train_until: date | None = None
+    cross_train_for: str | None = None  # P7 at the lowest level: "run" | "exercises" | "all"
+    # P8/R21: the day the coach last recommended a physio because the plan stalled.
     last_physio_nudge_on: date | None = None
+    # G2/RR1: when an URGENT or EMERGENCY flag last fired, and when a clinician last said
+    # the runner may exercise and run again.
+    last_urgent_on: date | None = None
+    run_cleared_on: date | None = None
+    # P11: the holds raised the pain; the next holds are lighter until they settle.
+    isometric_eased: bool = False
+    isometric_stopped_on: date | None = None
+    # Phase 2 -> 3 gate (RR2-RR5): when its questions were last asked, and the day the
+    # walking, single-leg stand and step-down checks passed (the hop check comes next).
+    gate_asked_on: date | None = None
+    gate_passed_on: date | None = None
+    # RP7: the day the cadence cue was introduced.
+    cadence_from: date | None = None
 
     @property
     def plan_paused(self) -> bool:
         return self.escalation is not None
+
+    @property
+    def plan_held(self) -> bool:
+        """R18/R19: setup is done but the hip plan waits for a clinician's approval."""
+        return self.plan_hold is not None
 
     @property
     def running_blocked(self) -> bool:
@@ -65,7 +93,10 @@ class Conversation(BaseModel):
     text: str = ""  # the question as sent, to ask it again after unexpected input
     options: list[tuple[str, str]] = Field(default_factory=list)  # (value, label)
     columns: int = 2
-    free: str | None = None  # kind of free text accepted: "clock" | "timezone" | "country"
+    # Kind of typed text accepted besides the labels: "clock" | "timezone" | "country" |
+    # "pain" | "minutes" | "words" (the options' own words, from the flow spec).
+    free: str | None = None
+    topic: str = "info"  # the Topic of the waiting question, so a re-ask keeps it
     data: dict[str, Any] = Field(default_factory=dict)
 
     @property

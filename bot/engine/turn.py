@@ -16,15 +16,32 @@ from bot.engine.state import Conversation, Profile
 
 @dataclass(frozen=True)
 class CheckinRecord:
+    """One day's check-in. It reports the session of the day before (the run or the
+    exercises) and this morning's pain, so `local_date` is the morning after the session.
+    """
+
     local_date: date
-    pain_now: int | None = None
-    ran: str | None = None  # no | easy | hard | long
-    pain_during: int | None = None
-    morning: str | None = None  # better | same | bit_worse | much_worse
-    exercises: str | None = None  # all | some | none
+    pain_now: int | None = None  # P_morning: pain or stiffness soon after getting up, 0-10
+    ran: str | None = None  # "yes" | "no" (rows from before 0003: easy | hard | long)
+    run_minutes: int | None = None  # how long that run was (RP3)
+    pain_during: int | None = None  # P_during for running: worst pain during the run, 0-10
+    exercises: str | None = None  # "done" | "none" (rows from before 0003: all | some)
+    exercise_pain: int | None = None  # P_during for exercise: worst pain, 0-10 (P1)
+    swelling: bool | None = None  # swelling or stiffness after the run (P7)
+    run_sharp: bool | None = None  # the run's pain turned sharp or caused a limp (P2)
+    isometric_worse: bool | None = None  # pain rose during or after the holds (P11)
     decision: str | None = None
+    reason: str | None = None
     phase: int = 1
     level: int = 1
+
+    @property
+    def did_run(self) -> bool:
+        return self.ran not in (None, "no")
+
+    @property
+    def did_exercises(self) -> bool:
+        return self.exercises not in (None, "none")
 
 
 @dataclass(frozen=True)
@@ -106,7 +123,11 @@ class RecordPlanChange:
 
 @dataclass(frozen=True)
 class ClearEscalations:
-    """A clinician cleared the runner and the screen was negative again (G2)."""
+    """A clinician cleared the runner and the screen was negative again (G2), or the
+    runner reports being seen after a referral: the open escalation rows of these levels
+    are marked cleared."""
+
+    levels: tuple[str, ...] = ("EMERGENCY", "URGENT")
 
 
 @dataclass(frozen=True)

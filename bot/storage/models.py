@@ -126,11 +126,20 @@ class Checkin(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = _user_fk()
     local_date: Mapped[date] = mapped_column(Date, nullable=False)
+    # Morning pain or stiffness, 0-10 (the P_morning of the clinical rules).
     pain_now: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    ran: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    ran: Mapped[str | None] = mapped_column(String(16), nullable=True)  # yes | no
+    run_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Worst pain during the run, 0-10 (P_during for running).
     pain_during: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    swelling: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # after the run
+    run_sharp: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # sharp, or a limp
+    # "Compared with your usual morning": asked before migration 0003, kept for those rows.
     morning: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    exercises: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    exercises: Mapped[str | None] = mapped_column(String(16), nullable=True)  # done | none
+    # Worst pain during or just after the exercises, 0-10 (P_during for exercise).
+    exercise_pain: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    isometric_worse: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # P11
     answers: Mapped[dict[str, Any]] = mapped_column(
         JSONType, nullable=False, default=dict, server_default=EMPTY_JSON_OBJECT
     )

@@ -357,10 +357,13 @@ class Repository:
             user_id, at, "acknowledged_at", Escalation.acknowledged_at.is_(None)
         )
 
-    async def clear_escalations(self, user_id: int, at: datetime) -> int:
-        """Mark open escalations as cleared (e.g. after a clinician clearance); returns
-        how many."""
-        return await self._update_escalations(user_id, at, "cleared_at", None)
+    async def clear_escalations(
+        self, user_id: int, at: datetime, levels: tuple[str, ...] | None = None
+    ) -> int:
+        """Mark open escalations (of these levels, or all) as cleared, e.g. after a
+        clinician's clearance or a referral's visit; returns how many."""
+        extra = Escalation.level.in_(levels) if levels is not None else None
+        return await self._update_escalations(user_id, at, "cleared_at", extra)
 
     async def _update_escalations(
         self, user_id: int, at: datetime, column: str, extra: ColumnElement[bool] | None

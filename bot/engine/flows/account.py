@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.engine.context import Ctx
-from bot.engine.flows.common import region_words
-from bot.engine.flows.onboarding import ask_reminder, ask_timezone, set_reminder, set_timezone
+from bot.engine.flows.interpreter import region_words
+from bot.engine.flows.preferences import ask_reminder, ask_timezone, set_reminder, set_timezone
 from bot.engine.localtime import format_local, next_occurrence, parse_clock
 from bot.engine.regions import country_name
 from bot.engine.turn import DeleteUser, SendExport

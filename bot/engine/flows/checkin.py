@@ -1,198 +1,101 @@
-"""`checkin`: the daily one-tap questions, the safety mini-screen and today's decision."""
+"""`checkin`: the end of the daily check-in (content/data/flows/checkin.yaml) and the
+prompts the scheduler starts (reminder, nudge, snooze, skip).
+
+The questions are in the spec; here today's answers become the decision of
+`bot.engine.rules.daily` and a change of plan position, the baseline is kept (2a), and the
+decision is said with its one-line reason and today's session.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import timedelta
+from typing import Any
 
-from bot.engine import rules, screening
 from bot.engine.context import Ctx
-from bot.engine.events import Button
-from bot.engine.flows.common import (
-    SCREEN_PREFIX,
-    ask_pain,
-    ask_screen,
-    escalate,
-    screen_step,
-    send_today,
-)
-from bot.engine.flows.onboarding import begin_clearance, begin_start
-from bot.engine.rules import Decision
+from bot.engine.events import Button, Topic
+from bot.engine.flows import checkin_facts, interpreter
+from bot.engine.flows.clearance import begin_clearance, begin_review, review_done
+from bot.engine.flows.common import send_today
+from bot.engine.flows.interpreter import checkin_day, outcome
+from bot.engine.flows.onboarding import begin_start
+from bot.engine.payload import SkipToday as SkipPayload
+from bot.engine.payload import SnoozeFor, encode
+from bot.engine.rules import daily
+from bot.engine.rules.daily import Decision, PhaseMinimums
+from bot.engine.rules.pain_monitoring import p1_too_painful, run_too_painful, updated_baseline
+from bot.engine.rules.progression import LADDER_PHASE, TRAINING_PHASE, plan_shape
+from bot.engine.rules.return_to_running import Gate, rp7_cadence_cue
 from bot.engine.turn import CheckinRecord, RecordPlanChange, SaveCheckin, SkipToday, Snooze
 from content.schema import Level
 
 CHECKIN = "checkin"
-FULL_SCREEN_EVERY = timedelta(days=7)  # G4
+SNOOZE_MINUTES = (30, 60, 120)
+REVIEW_REMINDER_EVERY = 3  # D: a plan waiting for a clinician asks "seen yet?" every 3 days
 
 
 def begin_checkin(ctx: Ctx, args: str = "") -> None:
-    if ctx.profile.plan_paused:
+    profile = ctx.profile
+    if profile.plan_paused:
         begin_clearance(ctx)
         return
-    if not ctx.profile.onboarded:
+    if not profile.onboarded:
         ctx.say(ctx.t("setup_first"))
         begin_start(ctx)
         return
-    ctx.conv.data = {"date": ctx.today.isoformat()}
+    if profile.plan_held:
+        begin_review(ctx)
+        return
     already = any(c.local_date == ctx.today for c in ctx.history.checkins)
     preface = ctx.t("checkin_again") if already else ctx.t("checkin_intro")
-    ask_pain(ctx, CHECKIN, "pain", ctx.t("pain_now_question"), preface=preface)
+    interpreter.begin(ctx, CHECKIN, preface=preface)
 
 
-def _save(ctx: Ctx, **fields: object) -> None:
-    ctx.effect(SaveCheckin(local_date=_day(ctx), fields=dict(fields)))
+def _answer(facts: dict[str, Any], fact: str, yes: str = "yes") -> bool | None:
+    return None if fact not in facts else facts[fact] == yes
 
 
-def _day(ctx: Ctx) -> date:
-    # The check-in belongs to the day it started, even if it ends after midnight.
-    return date.fromisoformat(ctx.conv.data.get("date", ctx.today.isoformat()))
-
-
-def answer_checkin(ctx: Ctx, qid: str, value: str) -> None:
-    data = ctx.conv.data
-    if qid == "pain":
-        data["pain_now"] = int(value)
-        _save(ctx, pain_now=int(value), phase=ctx.profile.phase, level=ctx.profile.level)
-        if int(value) >= 7:
-            _start_full_screen(ctx, "pain_high_check")
-            return
-        _ask_ran(ctx)
-        return
-    if qid == "ran":
-        data["ran"] = value
-        _save(ctx, ran=value, **({"pain_during": None} if value == "no" else {}))
-        if value == "no":
-            _ask_morning(ctx)
-        else:
-            ask_pain(ctx, CHECKIN, "during", ctx.t("run_pain_question"))
-        return
-    if qid == "during":
-        data["pain_during"] = int(value)
-        _save(ctx, pain_during=int(value))
-        if int(value) >= 7 and not data.get("screened"):
-            _start_full_screen(ctx, "pain_high_check")
-            return
-        _ask_morning(ctx)
-        return
-    if qid == "morning":
-        data["morning"] = value
-        _save(ctx, morning=value)
-        options = [
-            ("all", ctx.t("opt_ex_all")),
-            ("some", ctx.t("opt_ex_some")),
-            ("none", ctx.t("opt_ex_none")),
-        ]
-        ctx.ask(CHECKIN, "exercises", ctx.t("exercises_question"), options, columns=3)
-        return
-    if qid == "exercises":
-        data["exercises"] = value
-        _save(ctx, exercises=value)
-        if data.get("screened"):
-            _after_questions(ctx)
-            return
-        last = ctx.profile.last_full_screen_on
-        if last is None or ctx.today - last >= FULL_SCREEN_EVERY:
-            screening.start_full(data, kind="full")
-            ask_screen(ctx, CHECKIN, preface=ctx.t("weekly_screen_intro"))
-        else:
-            screening.start_mini(data)
-            ask_screen(ctx, CHECKIN)
-        return
-    if qid.startswith(SCREEN_PREFIX):
-        screen_step(ctx, CHECKIN, qid, value, lambda result: _after_screen(ctx, result))
-        return
-    if qid == "gate":
-        data["gate"] = value
-        _decide(ctx)
-        return
-    raise ValueError(f"check-in has no question {qid!r}")
-
-
-def _start_full_screen(ctx: Ctx, preface_key: str) -> None:
-    data = ctx.conv.data
-    data["screened"] = True
-    screening.start_full(data, kind="full")
-    ask_screen(ctx, CHECKIN, preface=ctx.t(preface_key))
-
-
-def _ask_ran(ctx: Ctx) -> None:
-    options = [
-        ("no", ctx.t("opt_ran_no")),
-        ("easy", ctx.t("opt_ran_easy")),
-        ("hard", ctx.t("opt_ran_hard")),
-        ("long", ctx.t("opt_ran_long")),
-    ]
-    ctx.ask(CHECKIN, "ran", ctx.t("ran_question"), options, columns=2)
-
-
-def _ask_morning(ctx: Ctx) -> None:
-    options = [
-        ("better", ctx.t("opt_morning_better")),
-        ("same", ctx.t("opt_morning_same")),
-        ("bit_worse", ctx.t("opt_morning_bit_worse")),
-        ("much_worse", ctx.t("opt_morning_much_worse")),
-    ]
-    ctx.ask(CHECKIN, "morning", ctx.t("morning_question"), options, columns=2)
-
-
-def _after_screen(ctx: Ctx, result: screening.ScreenOutcome) -> None:
-    data = ctx.conv.data
-    data["screen_level"] = result.level.value
-    if result.level.escalates:
-        _save(
-            ctx,
-            decision="escalated",
-            reason=",".join(result.triggers),
-            answers={"screen": result.answers},
-        )
-        escalate(ctx, result, CHECKIN)
-        return
-    if not result.clear:
-        escalate(ctx, result, CHECKIN)
-    if "exercises" not in data:
-        # The full screen came early (high pain); carry on with the daily questions.
-        _ask_ran(ctx)
-        return
-    _after_questions(ctx)
-
-
-def _after_questions(ctx: Ctx) -> None:
+@outcome(CHECKIN, "decided")
+def _decided(ctx: Ctx, facts: dict[str, Any]) -> None:
     profile = ctx.profile
-    phase_started = profile.phase_started_on
-    at_top = profile.phase == 2 and profile.level >= rules.LEVELS_PER_PHASE[2]
-    long_enough = phase_started is not None and (ctx.today - phase_started).days >= 42
-    if at_top and long_enough and profile.review is None and "gate" not in ctx.conv.data:
-        ctx.ask(
-            CHECKIN,
-            "gate",
-            ctx.t("phase_gate_question"),
-            [("yes", ctx.t("opt_gate_yes")), ("no", ctx.t("opt_gate_no"))],
-            columns=1,
-        )
-        return
-    _decide(ctx)
-
-
-def _decide(ctx: Ctx) -> None:
-    data = ctx.conv.data
-    profile = ctx.profile
-    day = _day(ctx)
-    record = CheckinRecord(
-        local_date=day,
-        pain_now=data.get("pain_now"),
-        ran=data.get("ran"),
-        pain_during=data.get("pain_during"),
-        morning=data.get("morning"),
-        exercises=data.get("exercises"),
-        phase=profile.phase,
-        level=profile.level,
-    )
+    content = ctx.content
+    day = checkin_day(ctx)
+    referrals = interpreter.pending_referrals(ctx)
+    record = checkin_facts.record(day, facts, profile.phase, profile.level)
     earlier = sorted(
         (c for c in ctx.history.checkins if c.local_date < day), key=lambda c: c.local_date
     )
-    result = rules.decide(record, earlier, profile, phase_gate_passed=data.get("gate") == "yes")
-    changed = (result.phase, result.level) != (profile.phase, profile.level)
-    if changed:
+    extra: list[str] = []
+
+    if facts.get("review_check") == "yes" and not referrals:
+        review_done(ctx)
+    # P11: holds that raised the pain are lighter until a session where they don't.
+    if record.isometric_worse:
+        profile.isometric_eased = True
+    elif facts.get("holds") == "fine":
+        profile.isometric_eased = False
+    gate = Gate(
+        walk=_answer(facts, "gate_rr2"),
+        stand=_answer(facts, "gate_rr3"),
+        single_leg=_answer(facts, "gate_rr4"),
+        hops=_answer(facts, "gate_rr5"),
+    )
+    if "gate_rr3" in facts:
+        profile.gate_asked_on = day
+        if gate.strength_checks_passed and profile.gate_passed_on is None:
+            profile.gate_passed_on = day
+            extra.append(ctx.t("gate_passed"))
+
+    shape = plan_shape(content, profile.presentation)
+    minimums = PhaseMinimums({n: p.min_days for n, p in content.phases.items()})
+    stages = content.phases[TRAINING_PHASE].stages
+    stage = stages[min(profile.level, len(stages)) - 1] if stages else None
+    intensity = profile.phase == TRAINING_PHASE and stage is not None and stage.intensity
+    result = daily.decide(
+        record, earlier, profile, shape, minimums, gate, stage_is_intensity=intensity
+    )
+    moved = (result.phase, result.level) != (profile.phase, profile.level)
+    if moved:
         ctx.effect(
             RecordPlanChange(
                 profile.phase,
@@ -205,64 +108,104 @@ def _decide(ctx: Ctx) -> None:
         )
         if result.phase != profile.phase:
             profile.phase_started_on = day
+            if result.phase == LADDER_PHASE:
+                profile.gate_passed_on = profile.gate_asked_on = None
         profile.phase, profile.level = result.phase, result.level
         profile.level_started_on = day
     if result.cross_train_until:
         profile.cross_train_until = result.cross_train_until
-    recent = [c for c in earlier if (day - c.local_date).days < 14] + [record]
-    profile.baseline = rules.baseline(recent)
-    _save(ctx, decision=result.decision.value, reason=result.reason)
+        profile.cross_train_for = _aggravating(record)
+        extra.append(ctx.t("lowest_level"))
+    if profile.cadence_from is None and rp7_cadence_cue(profile, day):
+        profile.cadence_from = day
+    if result.refer:
+        profile.last_physio_nudge_on = day
+        interpreter.refer(
+            ctx,
+            CHECKIN,
+            rule="P8" if result.reason in ("two_back_offs", "no_progress") else "R21",
+            level=Level.SOON,
+            reason=ctx.t(f"review_{result.reason}"),
+        )
+        referrals = interpreter.pending_referrals(ctx)
+    new_baseline = updated_baseline(profile, [*earlier, record], day)
+    if new_baseline is not None:
+        profile.baseline, profile.baseline_on = new_baseline
+    ctx.effect(
+        SaveCheckin(
+            local_date=day, fields={"decision": result.decision.value, "reason": result.reason}
+        )
+    )
     ctx.finish()
 
-    headline = ctx.t(f"decision_{result.decision.value}")
-    reason = ctx.t(f"reason_{result.reason}")
-    lines = [f"{headline}\n{reason}"]
+    headline = ctx.t(_headline(result))
+    lines = [f"{headline}\n{ctx.t(f'reason_{result.reason}')}", *extra]
     if result.decision == Decision.PROGRESS and result.phase != record.phase:
-        phase = ctx.content.phases[result.phase]
+        phase = content.phases[result.phase]
         lines.append(ctx.t("phase_changed", phase=phase.number, name=phase.name, goal=phase.goal))
-    if result.recommend_review and profile.review is None:
-        profile.review = Level.SOON
-        profile.review_reason = reason
-        profile.last_physio_nudge_on = day
-        lines.append(ctx.t("escalate_soon", reason=ctx.t("review_no_progress")))
-    ctx.say("\n\n".join(lines))
+    ctx.say("\n\n".join(lines), topic=Topic.DECISION)
+    referral = interpreter.referral_text(ctx, referrals)
+    if referral:
+        ctx.say(referral, topic=Topic.REFERRAL)
     send_today(ctx)
 
 
-# --- reminders the bot starts itself ------------------------------------------------------
+def _aggravating(record: CheckinRecord) -> str:
+    """P7 at the lowest level swaps the activity that was too much for cross-training."""
+    run = run_too_painful(record) or bool(record.did_run and record.swelling)
+    exercise = p1_too_painful(record)
+    if run and not exercise:
+        return "run"
+    if exercise and not run:
+        return "exercises"
+    return "all"
 
-SNOOZE_MINUTES = (30, 60, 120)
+
+def _headline(result: daily.PlanDecision) -> str:
+    if result.decision == Decision.SEE_CLINICIAN and not result.backed_off:
+        return "decision_see_clinician_hold"
+    return f"decision_{result.decision.value}"
+
+
+# --- reminders the bot starts itself ------------------------------------------------------
 
 
 def reminder(ctx: Ctx, kind: str) -> None:
     """The scheduled prompt: the first check-in question with snooze and skip buttons.
 
-    After an escalation the prompt asks whether they were seen instead (W8, G2). Sends
-    nothing when there is nothing to ask (already checked in, or a nudge that is moot).
+    After an escalation the prompt asks whether they were seen instead (W8, G2), from the
+    day after; a plan waiting for a clinician (R18/R19) asks every few days whether they
+    have been seen. Sends nothing when there is nothing to ask.
     """
-    if ctx.profile.plan_paused:
-        # "Were you seen?" starts the day after the escalation, not hours later (W8).
-        if kind == "checkin" and ctx.profile.escalated_on != ctx.today:
+    profile = ctx.profile
+    if profile.plan_paused:
+        if kind == "checkin" and profile.escalated_on != ctx.today:
             begin_clearance(ctx)
         return
-    if not ctx.profile.onboarded or ctx.profile.paused:
+    if not profile.onboarded or profile.paused:
+        return
+    if profile.plan_held:
+        since = profile.review_since or ctx.today
+        days = (ctx.today - since).days
+        if kind == "checkin" and days > 0 and days % REVIEW_REMINDER_EVERY == 0:
+            begin_review(ctx)
         return
     if any(c.local_date == ctx.today and c.decision for c in ctx.history.checkins):
         return
     if kind == "nudge":
         started_today = ctx.conv.data.get("date") == ctx.today.isoformat()
-        if ctx.conv.flow == CHECKIN and started_today:
+        if ctx.conv.flow == CHECKIN and started_today and ctx.conv.waiting:
             ctx.repeat_question(preface=ctx.t("nudge_intro"))
             _add_snooze_row(ctx)
         return
-    ctx.conv.data = {"date": ctx.today.isoformat()}
-    ask_pain(ctx, CHECKIN, "pain", ctx.t("pain_now_question"), preface=ctx.t("reminder_intro"))
-    _add_snooze_row(ctx)
+    interpreter.begin(ctx, CHECKIN, preface=ctx.t("reminder_intro"))
+    if ctx.conv.flow == CHECKIN:
+        _add_snooze_row(ctx)
 
 
 def _add_snooze_row(ctx: Ctx) -> None:
-    row = tuple(Button(ctx.t(f"opt_snooze_{m}"), f"x:z:{m}") for m in SNOOZE_MINUTES)
-    skip = (Button(ctx.t("opt_skip_today"), "x:k"),)
+    row = tuple(Button(ctx.t(f"opt_snooze_{m}"), encode(SnoozeFor(m))) for m in SNOOZE_MINUTES)
+    skip = (Button(ctx.t("opt_skip_today"), encode(SkipPayload())),)
     last = ctx.replies[-1]
     ctx.replies[-1] = replace(last, buttons=(*last.buttons, row, skip))
 

@@ -6,65 +6,79 @@ from datetime import date, timedelta
 from statistics import mean
 
 from bot.engine.context import Ctx
-from bot.engine.events import Button
+from bot.engine.events import Button, Topic
 from bot.engine.flows.common import current_session, outcome_label, send_today
-from bot.engine.session import OUTCOMES
+from bot.engine.payload import BeenChecked, BeenSeen, LogEntry, SetUp, encode
 from bot.engine.turn import CheckinRecord, LogExercise, SendChart
+
+PROGRESS_DAYS = 28  # the summary and chart cover four weeks
+WEEK = 7  # the trend compares this week's mornings with last week's
+TWO_WEEKS = 2 * WEEK
 
 
 def today(ctx: Ctx, args: str = "") -> None:
     if ctx.profile.plan_paused:
         ctx.say(
             ctx.t("plan_paused"),
-            buttons=[[Button(ctx.t("opt_been_checked"), "x:c")]],
+            buttons=[[Button(ctx.t("opt_been_checked"), encode(BeenChecked()))]],
+            topic=Topic.CLEARANCE,
         )
         return
     if not ctx.profile.onboarded:
-        ctx.say(ctx.t("setup_first_short"), buttons=[[Button(ctx.t("opt_set_up"), "x:s")]])
+        ctx.say(
+            ctx.t("setup_first_short"), buttons=[[Button(ctx.t("opt_set_up"), encode(SetUp()))]]
+        )
+        return
+    if ctx.profile.plan_held:
+        ctx.say(
+            ctx.t("plan_held"),
+            buttons=[[Button(ctx.t("opt_been_seen"), encode(BeenSeen()))]],
+            topic=Topic.CLEARANCE,
+        )
         return
     send_today(ctx)
 
 
-def log_exercise(ctx: Ctx, payload: str) -> bool:
-    """Handle an `x:l:<yyyymmdd>:<exercise>:<d|p|s>` button; False if it is not valid."""
-    parts = payload.split(":")
-    if len(parts) != 5:
+def log_exercise(ctx: Ctx, entry: LogEntry) -> bool:
+    """Log one exercise of a day's session; False if the button is not valid."""
+    if entry.exercise_id not in ctx.content.exercises:
         return False
-    _, _, day_text, exercise_id, code = parts
-    if (
-        code not in OUTCOMES
-        or not (day_text.isascii() and day_text.isdigit())
-        or len(day_text) != 8
-    ):
-        return False
-    if exercise_id not in ctx.content.exercises:
-        return False
-    if ctx.profile.plan_paused or not ctx.profile.onboarded:
+    if ctx.profile.plan_paused or not ctx.profile.onboarded or ctx.profile.plan_held:
         if ctx.conv.waiting:
             return False  # an old session's button in the middle of setup: expired
         today(ctx)
         return True
     session = current_session(ctx)
     ids = [item.exercise.id for item in session.items]
-    if exercise_id not in ids:
+    if entry.exercise_id not in ids and not (
+        ctx.profile.isometric_stopped_on == ctx.today
+        and ctx.content.exercises[entry.exercise_id].kind == "isometric"
+    ):
         return False
-    if day_text != ctx.today.strftime("%Y%m%d"):
+    if entry.day != ctx.today:
         ctx.say(ctx.t("log_other_day"))
         send_today(ctx)
         return True
-    outcome = OUTCOMES[code]
-    ctx.effect(LogExercise(local_date=ctx.today, exercise_id=exercise_id, outcome=outcome))
+    outcome = entry.outcome
+    ctx.effect(LogExercise(local_date=ctx.today, exercise_id=entry.exercise_id, outcome=outcome))
     done = {
         log.exercise_id
         for log in ctx.history.exercise_logs
-        if log.local_date == ctx.today and log.outcome == "done" and log.exercise_id != exercise_id
+        if log.local_date == ctx.today
+        and log.outcome == "done"
+        and log.exercise_id != entry.exercise_id
     }
     if outcome == "done":
-        done.add(exercise_id)
-    name = ctx.content.exercises[exercise_id].name
-    line = ctx.t("log_saved", name=name, outcome=outcome_label(ctx, code))
+        done.add(entry.exercise_id)
+    exercise = ctx.content.exercises[entry.exercise_id]
+    line = ctx.t("log_saved", name=exercise.name, outcome=outcome_label(ctx, entry.code))
     count = ctx.t("log_count", done=len(done & set(ids)), total=len(ids))
-    if outcome == "painful":
+    if outcome == "painful" and exercise.kind == "isometric":
+        # P11: holds that raise the pain stop for the day and are lighter next time.
+        ctx.profile.isometric_stopped_on = ctx.today
+        ctx.profile.isometric_eased = True
+        line += "\n" + ctx.t("today_holds_stopped")
+    elif outcome == "painful":
         line += "\n" + ctx.t("log_painful_advice")
     ctx.say(f"{line}\n{count}")
     return True
@@ -72,15 +86,17 @@ def log_exercise(ctx: Ctx, payload: str) -> bool:
 
 def progress(ctx: Ctx, args: str = "") -> None:
     if not ctx.profile.onboarded:
-        ctx.say(ctx.t("setup_first_short"), buttons=[[Button(ctx.t("opt_set_up"), "x:s")]])
+        ctx.say(
+            ctx.t("setup_first_short"), buttons=[[Button(ctx.t("opt_set_up"), encode(SetUp()))]]
+        )
         return
     day = ctx.today
     checkins = sorted(ctx.history.checkins, key=lambda c: c.local_date)
-    window = [c for c in checkins if (day - c.local_date).days < 28]
+    window = [c for c in checkins if (day - c.local_date).days < PROGRESS_DAYS]
     sessions = {
         log.local_date
         for log in ctx.history.exercise_logs
-        if log.outcome == "done" and (day - log.local_date).days < 28
+        if log.outcome == "done" and (day - log.local_date).days < PROGRESS_DAYS
     }
     phase = ctx.content.phases[ctx.profile.phase]
     lines = [
@@ -113,12 +129,12 @@ def checkin_streak(days: list[date], today: date) -> int:
 
 def trend_line(ctx: Ctx, checkins: list[CheckinRecord], day: date) -> str:
     this_week = [
-        c.pain_now for c in checkins if c.pain_now is not None and (day - c.local_date).days < 7
+        c.pain_now for c in checkins if c.pain_now is not None and (day - c.local_date).days < WEEK
     ]
     last_week = [
         c.pain_now
         for c in checkins
-        if c.pain_now is not None and 7 <= (day - c.local_date).days < 14
+        if c.pain_now is not None and WEEK <= (day - c.local_date).days < TWO_WEEKS
     ]
     if not this_week:
         return ctx.t("progress_trend_none")

@@ -9,14 +9,17 @@ import re
 from datetime import datetime, time, timedelta
 
 from bot.engine.context import Ctx
-from bot.engine.flows.onboarding import find_timezone
+from bot.engine.events import Topic
+from bot.engine.flows.preferences import find_timezone
 from bot.engine.localtime import COMMON_TIMEZONES, next_occurrence, parse_clock
+from bot.engine.payload import small_int
 from bot.engine.turn import AddWarmup, RemoveWarmup, SetTeamTimezone
 from content.loader import Content
 
 WARMUP = "warmup"
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_SCHEDULES = 10
+MAX_SCHEDULE_DIGITS = 3  # "warmup remove 2": bounded before int()
 
 
 def render_warmup_card(content: Content, routine_id: str = "team_warmup") -> str:
@@ -116,7 +119,12 @@ def joined(ctx: Ctx) -> None:
 
 def warmup(ctx: Ctx, args: str = "") -> None:
     if not ctx.in_group:
-        ctx.say(f"{render_warmup_card(ctx.content)}\n\n{ctx.t('warmup_private_hint')}")
+        if ctx.profile.plan_paused:
+            # No exercise content while a clinician's check is pending (section 0).
+            ctx.say(ctx.t("plan_paused_short"), topic=Topic.CLEARANCE)
+            return
+        card = render_warmup_card(ctx.content)
+        ctx.say(f"{card}\n\n{ctx.t('warmup_private_hint')}", topic=Topic.SESSION)
         return
     words = args.strip().split(maxsplit=1)
     verb = words[0].lower() if words else "list"
@@ -125,7 +133,7 @@ def warmup(ctx: Ctx, args: str = "") -> None:
         _list(ctx)
         return
     if verb in ("card", "preview", "show"):
-        ctx.say(render_warmup_card(ctx.content), private=False)
+        ctx.say(render_warmup_card(ctx.content), private=False, topic=Topic.SESSION)
         return
     if verb not in ("add", "remove", "rm", "delete", "tz", "timezone"):
         ctx.say(ctx.t("warmup_usage"), private=False)
@@ -194,10 +202,11 @@ def _add(ctx: Ctx, args: str) -> None:
 
 def _remove(ctx: Ctx, args: str) -> None:
     text = args.strip().lstrip("#")
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= len(ctx.turn.warmups):
+    number = small_int(text, MAX_SCHEDULE_DIGITS)
+    if number is None or not 1 <= number <= len(ctx.turn.warmups):
         ctx.say(ctx.t("warmup_bad_remove", count=len(ctx.turn.warmups)), private=False)
         return
-    schedule = ctx.turn.warmups[int(text) - 1]
+    schedule = ctx.turn.warmups[number - 1]
     ctx.effect(RemoveWarmup(schedule_id=schedule.id))
     ctx.say(
         ctx.t("warmup_removed", n=text, days=days_text(schedule.days), time=schedule.run_time),

@@ -1,0 +1,142 @@
+"""Button payloads: one typed encoder and decoder for every button the engine makes.
+
+A payload is what a platform hands back when a button is pressed (Telegram
+`callback_data`, a Slack button `value`, the console's numbered choice). The wire format
+stays short and readable:
+
+    <turn>:<value>                      the answer to the waiting question
+    x:l:<yyyymmdd>:<exercise>:<d|p|s>   log one exercise of a day's session
+    x:z:<minutes>                       snooze the check-in
+    x:k                                 skip today's check-in
+    x:c                                 "I've been checked" (after an escalation)
+    x:r                                 "I've been seen" (after a referral)
+    x:s                                 set up my plan
+
+`encode` refuses a payload over Telegram's 64-byte `callback_data` limit when it is built,
+so a long value fails in tests rather than on a runner's phone. `decode` never raises: it
+bounds every number by length before converting it (Python refuses int() on strings of
+thousands of digits) and returns None for anything it does not recognise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+MAX_BYTES = 64  # Telegram callback_data; Slack allows more, so this is the binding limit
+MAX_TURN_DIGITS = 9
+LOG_OUTCOMES = {"d": "done", "p": "painful", "s": "skipped"}
+
+
+class PayloadTooLong(ValueError):
+    """A button payload over the 64 bytes a Telegram button can carry."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    turn: int
+    value: str
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    day: date
+    exercise_id: str
+    code: str  # d | p | s
+
+    @property
+    def outcome(self) -> str:
+        return LOG_OUTCOMES[self.code]
+
+
+@dataclass(frozen=True)
+class SnoozeFor:
+    minutes: int
+
+
+@dataclass(frozen=True)
+class SkipToday:
+    pass
+
+
+@dataclass(frozen=True)
+class BeenChecked:
+    pass
+
+
+@dataclass(frozen=True)
+class BeenSeen:
+    pass
+
+
+@dataclass(frozen=True)
+class SetUp:
+    pass
+
+
+Payload = Answer | LogEntry | SnoozeFor | SkipToday | BeenChecked | BeenSeen | SetUp
+
+_FIXED: dict[str, Payload] = {
+    "x:k": SkipToday(),
+    "x:c": BeenChecked(),
+    "x:r": BeenSeen(),
+    "x:s": SetUp(),
+}
+
+
+def small_int(text: str, max_digits: int) -> int | None:
+    """The value of a short run of ASCII digits, or None (bounded before converting)."""
+    if not text or len(text) > max_digits or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
+def encode(payload: Payload) -> str:
+    match payload:
+        case Answer(turn=turn, value=value):
+            text = f"{turn}:{value}"
+        case LogEntry(day=day, exercise_id=exercise_id, code=code):
+            if code not in LOG_OUTCOMES:
+                raise ValueError(f"unknown log outcome {code!r}")
+            text = f"x:l:{day.strftime('%Y%m%d')}:{exercise_id}:{code}"
+        case SnoozeFor(minutes=minutes):
+            text = f"x:z:{minutes}"
+        case _:
+            text = next(k for k, v in _FIXED.items() if v == payload)
+    if len(text.encode()) > MAX_BYTES:
+        raise PayloadTooLong(f"button payload of {len(text.encode())} bytes: {text[:40]!r}")
+    return text
+
+
+def decode(text: str) -> Payload | None:
+    if not text or len(text.encode()) > MAX_BYTES:
+        return None
+    if text in _FIXED:
+        return _FIXED[text]
+    if text.startswith("x:z:"):
+        minutes = small_int(text[4:], 4)
+        return SnoozeFor(minutes) if minutes is not None else None
+    if text.startswith("x:l:"):
+        parts = text.split(":")
+        if len(parts) != 5 or parts[4] not in LOG_OUTCOMES:
+            return None
+        day = _yyyymmdd(parts[2])
+        if day is None or not parts[3]:
+            return None
+        return LogEntry(day, parts[3], parts[4])
+    if text.startswith("x:"):
+        return None
+    turn_text, sep, value = text.partition(":")
+    turn = small_int(turn_text, MAX_TURN_DIGITS)
+    if not sep or turn is None:
+        return None
+    return Answer(turn, value)
+
+
+def _yyyymmdd(text: str) -> date | None:
+    if small_int(text, 8) is None or len(text) != 8:
+        return None
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return None
