@@ -331,14 +331,19 @@ async def onboard(db: Database, users: list[int]) -> None:
             await repo.session.execute(insert(table), rows[start : start + 5000])
 
 
-async def processed_count(db: Database) -> int:
+async def processed_count(db: Database, update_ids: list[int]) -> int:
+    """How many of these updates have their dedup record committed."""
+    total = 0
     async with db.transaction(readonly=True) as repo:
-        result = await repo.session.execute(
-            select(func.count())
-            .select_from(ProcessedEvent)
-            .where(ProcessedEvent.platform == "telegram")
-        )
-        return int(result.scalar_one())
+        for start in range(0, len(update_ids), 500):
+            chunk = [str(u) for u in update_ids[start : start + 500]]
+            result = await repo.session.execute(
+                select(func.count())
+                .select_from(ProcessedEvent)
+                .where(ProcessedEvent.platform == "telegram", ProcessedEvent.event_id.in_(chunk))
+            )
+            total += int(result.scalar_one())
+    return total
 
 
 def bot_env(url: str, api_url: str) -> dict[str, str]:
@@ -451,7 +456,6 @@ async def run_throughput(
     users: list[int],
     steps: list[Step],
     rtt: float,
-    pushed_total: int,
 ) -> ThroughputRun:
     fake.rtt = rtt
     expected = [r for step in steps for r in step.replies]
@@ -460,22 +464,24 @@ async def run_throughput(
     cpu0 = bot.cpu()
     started = time.perf_counter()
     last_id = 0
+    ids: list[int] = []
     for step in steps:
         for user in users:
             update = make_update(fake, user, step)
             query = update.get("callback_query", {}).get("id")
             pushed[user].append((time.perf_counter(), query))
             last_id = fake.push(update)
+            ids.append(last_id)
     total = len(users) * len(steps)
 
     # Handled: confirmed to the fake, and committed (every dedup row is there).
     stalled = not await _wait_progress(lambda: fake.confirmed > last_id, lambda: fake.confirmed)
     handled_at = fake.confirmed_at
-    committed = await processed_count(db)
-    early = max(0, pushed_total + total - committed)
-    while committed < pushed_total + total and not stalled:
+    committed = await processed_count(db, ids)
+    early = total - committed
+    while committed < total and not stalled:
         await asyncio.sleep(0.02)
-        committed = await processed_count(db)
+        committed = await processed_count(db, ids)
         handled_at = time.perf_counter()
         stalled = handled_at - started > STALL_SECONDS * 5
     cpu_handled = bot.cpu() - cpu0
@@ -519,7 +525,7 @@ async def run_throughput(
             elif query_id is not None and query_id in fake.answered_at:
                 latencies.append(fake.answered_at[query_id] - pushed_at)
     return ThroughputRun(
-        rtt_ms=rtt * 1000,
+        rtt_ms=round(rtt * 1000, 3),
         updates=total,
         handled_s=handled_at - started,
         replies_s=replies_at - started,
@@ -708,7 +714,6 @@ async def main_async(args: argparse.Namespace) -> int:
     throughput: list[ThroughputRun] = []
     bursts: list[BurstRun] = []
     errors = 0
-    pushed_total = 0
     async with scratch(args.db) as url:
         workdir = Path(url.split("///")[-1]).parent if args.db == "sqlite" else None
         with contextlib.ExitStack() as stack:
@@ -732,7 +737,6 @@ async def main_async(args: argparse.Namespace) -> int:
                         if not steps:
                             fake.enforce = False
                             steps = await reference_script(fake, ref_user)
-                            pushed_total += len(steps)
                             log(
                                 f"script: {len(steps)} updates, "
                                 f"{sum(len(s.replies) for s in steps)} calls into the chat"
@@ -741,10 +745,7 @@ async def main_async(args: argparse.Namespace) -> int:
                             for n, rtt in enumerate(rtts):
                                 fake.enforce = False
                                 group = users[n * args.users : (n + 1) * args.users]
-                                result = await run_throughput(
-                                    fake, bot, db, group, steps, rtt, pushed_total
-                                )
-                                pushed_total += result.updates
+                                result = await run_throughput(fake, bot, db, group, steps, rtt)
                                 throughput.append(result)
                                 log(
                                     f"run {run + 1} throughput rtt {rtt * 1000:.0f} ms: "
@@ -764,7 +765,6 @@ async def main_async(args: argparse.Namespace) -> int:
                                 run,
                                 args.reminders,
                             )
-                            pushed_total += len(burst.latencies)
                             bursts.append(burst)
                             log(
                                 f"run {run + 1} burst: p99 {burst.p99:.2f}s, "
@@ -813,7 +813,7 @@ def report(
         print("throughput: every runner's script queued at once (medians of runs; per run in ())")
         rows = []
         for rtt in rtts:
-            runs = [r for r in throughput if r.rtt_ms == rtt * 1000]
+            runs = [r for r in throughput if r.rtt_ms == round(rtt * 1000, 3)]
             lat = [percentile(r.latencies, 50) * 1000 for r in runs]
             lat99 = [percentile(r.latencies, 99) * 1000 for r in runs]
             rows.append(
@@ -855,7 +855,7 @@ def report(
             if r.stalled:
                 print(f"  rtt {r.rtt_ms:.0f} ms: a run STALLED ({STALL_SECONDS:.0f}s, no progress)")
         rtt = args.rtt_ms
-        runs = [r for r in throughput if r.rtt_ms == rtt]
+        runs = [r for r in throughput if r.rtt_ms == round(rtt, 3)]
         rate = median(r.rate for r in runs)
         cpu = median(r.cpu_ms for r in runs)
         kept = sum(r.order_kept for r in runs)
