@@ -297,11 +297,12 @@ async def cached_population(kind: str, n: int) -> str:
     name = f"bench_tmpl_sched_{n}_{key}"
     admin = await asyncpg.connect(_pg_dsn(server))
     try:
+        # Compared in Python: in LIKE, "_" matches any character (100000_ would match 1000000).
+        prefix = f"bench_tmpl_sched_{n}_"
         names = [
             r["datname"]
-            for r in await admin.fetch(
-                "SELECT datname FROM pg_database WHERE datname LIKE $1", f"bench_tmpl_sched_{n}_%"
-            )
+            for r in await admin.fetch("SELECT datname FROM pg_database")
+            if r["datname"].startswith(prefix) and "_" not in r["datname"][len(prefix) :]
         ]
         for other in names:
             if other != name:
@@ -1080,6 +1081,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _die_with_parent() -> None:
+    """A child gets SIGTERM when the bench process dies, so none is left behind (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     import logging
@@ -1087,6 +1097,7 @@ def main(argv: list[str] | None = None) -> int:
     # Jobs the stopped per-job schedulers could not submit are expected here.
     logging.getLogger("apscheduler").setLevel(logging.CRITICAL)
     if args.child:
+        _die_with_parent()
         role, *rest = args.child
         {"ours": child_ours, "ptb": child_ptb, "aps": child_aps}[role](*rest)
         return 0
