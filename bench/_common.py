@@ -30,6 +30,7 @@ __all__ = [
     "add_runs_argument",
     "cache_dir",
     "cpu_seconds",
+    "die_with_parent",
     "fmt_ms",
     "git_commit",
     "machine_note",
@@ -215,6 +216,16 @@ def machine_note() -> str:
         f"Python {platform.python_version()} | commit {git_commit()} | "
         f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
     )
+
+
+def die_with_parent() -> None:
+    """For `preexec_fn`: the child gets SIGTERM when the bench process dies (Linux's
+    PR_SET_PDEATHSIG), so an interrupted bench leaves no bot or fake running."""
+    with suppress(OSError, AttributeError):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 BUSY_CODE = """

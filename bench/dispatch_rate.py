@@ -60,6 +60,7 @@ from bench._common import (
     Target,
     add_runs_argument,
     cpu_seconds,
+    die_with_parent,
     machine_note,
     median,
     print_targets,
@@ -107,6 +108,7 @@ async def fake_server(rtt_ms: float) -> AsyncIterator[str]:
         cwd=str(ROOT),
         stdout=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=die_with_parent,
     )
     try:
         assert process.stdout is not None

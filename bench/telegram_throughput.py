@@ -75,6 +75,7 @@ from sqlalchemy import delete, func, insert, select
 from bench._common import (
     Target,
     add_runs_argument,
+    die_with_parent,
     machine_note,
     median,
     percentile,
@@ -379,6 +380,7 @@ class BotProcess:
             cwd=self.workdir,
             stdout=subprocess.DEVNULL,
             stderr=self._log,
+            preexec_fn=die_with_parent,
         )
         deadline = time.perf_counter() + 120
         while self.fake.get_updates_calls == calls_before:
