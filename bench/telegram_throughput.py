@@ -860,7 +860,7 @@ def report(
         runs = [r for r in throughput if r.rtt_ms == round(rtt, 3)]
         rate = median(r.rate for r in runs)
         cpu = median(r.cpu_ms for r in runs)
-        kept = sum(r.order_kept for r in runs)
+        kept = sum(r.order_kept for r in throughput)  # every run, at every round trip
         early = sum(r.early_confirms for r in runs)
         targets += [
             Target(
@@ -870,10 +870,10 @@ def report(
                 rate >= THROUGHPUT_TARGET and early == 0,
             ),
             Target(
-                f"telegram per-chat order at {rtt:.0f} ms",
-                f"kept in {kept}/{len(runs)} runs",
+                "telegram per-chat order",
+                f"kept in {kept}/{len(throughput)} runs (all round trips)",
                 "every run",
-                kept == len(runs),
+                kept == len(throughput),
             ),
             Target(
                 f"telegram bot CPU per update at {rtt:.0f} ms",
