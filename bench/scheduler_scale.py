@@ -67,7 +67,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import MetaData, Table, event, insert, text
 
 from bench._common import (
     Target,
@@ -735,10 +735,10 @@ def aps_prepare_store(store_url: str, pop: Population, n: int, sample: int) -> f
     engine = create_engine(store_url)
     triggers: dict[tuple[str, str], Any] = {}
     nexts: dict[tuple[str, str], datetime] = {}
-    insert_sql = text(
-        "INSERT INTO apscheduler_jobs (id, next_run_time, job_state) "
-        "VALUES (:id, :next_run_time, :job_state)"
-    )
+    # A Core insert() so SQLAlchemy batches the rows (insertmanyvalues); a text() statement
+    # would go row by row through the driver's executemany.
+    jobs_table = Table("apscheduler_jobs", MetaData(), autoload_with=engine)
+    insert_sql = insert(jobs_table)
     with engine.begin() as conn:
         rows = []
         for uid in range(k + 1, n + 1):
