@@ -7,6 +7,7 @@ in tests; the benches print their figures and `bench/RESULTS.md` records them.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import platform
 import resource
@@ -92,6 +93,8 @@ def percentile(values: Sequence[float], p: float) -> float:
     k = (len(ordered) - 1) * p / 100.0
     lo = int(k)
     hi = min(lo + 1, len(ordered) - 1)
+    if math.isinf(ordered[hi]):  # an event that never completed counts as infinitely late
+        return ordered[hi] if k > lo else ordered[lo]
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
