@@ -212,11 +212,12 @@ def git_commit() -> str:
 
 
 def machine_note() -> str:
-    """One line: host, CPUs, load average, Python, commit, date."""
+    """One line: host, CPUs, load average, Python, commit (the one checked out when the
+    bench started, i.e. the code that ran), date."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"{platform.node()} | {os.cpu_count()} CPUs | load avg {load} | "
-        f"Python {platform.python_version()} | commit {git_commit()} | "
+        f"Python {platform.python_version()} | commit {_COMMIT_AT_START} | "
         f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
     )
 
@@ -299,6 +300,9 @@ def schema_key(*extra: object) -> str:
     for item in extra:
         digest.update(repr(item).encode())
     return digest.hexdigest()[:12]
+
+
+_COMMIT_AT_START = git_commit()
 
 
 # --- scratch databases ------------------------------------------------------------------------
