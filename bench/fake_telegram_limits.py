@@ -9,12 +9,18 @@ Built on the tests' fake (tests/fake_telegram.py). Every message the bot sends
 
 A message that would break a limit is refused with HTTP 429 and
 `parameters.retry_after` (whole seconds, as Telegram does), is not delivered, and counts
-as a violation of that kind. Accepted messages are recorded with their arrival time, so
-rates, duplicates and losses can be computed afterwards.
+as a violation of that kind (`enforce=False` only counts it and delivers the message).
+Accepted messages are recorded with their arrival time, so rates, duplicates and losses
+can be computed afterwards.
+
+Every Bot API call takes a round trip of `rtt` seconds (default 0): half before the
+request "arrives" (when the limits are checked), half before the answer reaches the bot,
+as over a real network. getUpdates holds a long poll open for the timeout the bot asks for
+(as Telegram does), returning as soon as an update is queued.
 
 Run it in its own process (so its CPU and event loop do not disturb the bot's timing):
 
-    .venv/bin/python -m bench.fake_telegram_limits [--port 0]
+    .venv/bin/python -m bench.fake_telegram_limits [--port 0] [--rtt-ms 30]
 
 prints `PORT <n>` once listening; `GET /_stats` returns the figures as JSON and
 `POST /_reset` forgets everything recorded. It can also be used in-process
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import math
 import signal
@@ -35,7 +42,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fake_telegram import ApiError, Call, FakeTelegram
+from tests.fake_telegram import ApiError, Call, FakeTelegram, Sent
 
 OVERALL_PER_SECOND = 30
 PER_CHAT_SECONDS = 1.0
@@ -49,10 +56,20 @@ class FloodLimited(ApiError):
         self.retry_after = retry_after
 
 
+MAX_LONG_POLL = 25.0  # seconds a getUpdates long poll is held at most
+
+
 class LimitedTelegram(FakeTelegram):
-    def __init__(self, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self, clock: Any = time.monotonic, *, rtt: float = 0.0, enforce: bool = True
+    ) -> None:
         super().__init__()
         self.clock = clock
+        self.rtt = rtt
+        self.enforce = enforce
+        # Number the bot's messages per chat, as Telegram does in private chats (so a runner
+        # can tap a button of a message that has not been sent yet in a burst).
+        self.per_chat_ids = False
         self.reset()
 
     def reset(self) -> None:
@@ -63,6 +80,7 @@ class LimitedTelegram(FakeTelegram):
         self._window: deque[float] = deque()
         self._last_in_chat: dict[int, float] = {}
         self._group_windows: dict[int, deque[float]] = defaultdict(deque)
+        self._chat_ids: dict[int, itertools.count[int]] = {}
 
     # --- limits -------------------------------------------------------------------------------
 
@@ -88,16 +106,36 @@ class LimitedTelegram(FakeTelegram):
 
     def _store(self, call: Call, text: str, markup: dict[str, Any] | None, kind: str) -> Any:
         chat_id = int(call.params["chat_id"])
+        if chat_id in self.blocked:
+            raise ApiError("Forbidden: bot was blocked by the user", 403)
         try:
             self._admit(chat_id)
         except FloodLimited as error:
             self.violations[error.kind] += 1
-            raise
-        result = super()._store(call, text, markup, kind)
+            if self.enforce:
+                raise
+            self._record_arrival(chat_id)
+        if self.per_chat_ids:
+            message_id = next(self._chat_ids.setdefault(chat_id, itertools.count(1)))
+        else:
+            message_id = next(self._message_ids)
+        sent = Sent(chat_id, message_id, text, markup, kind)
+        self.messages[(chat_id, message_id)] = sent
         self.accepted.append((self.clock(), chat_id, text))
-        return result
+        return self._message_json(sent)
+
+    def _record_arrival(self, chat_id: int) -> None:
+        """A message let through despite a limit (enforce=False) still counts for the
+        windows, as it would for Telegram."""
+        now = self.clock()
+        self._window.append(now)
+        self._last_in_chat[chat_id] = now
+        if chat_id < 0:
+            self._group_windows[chat_id].append(now)
 
     async def _dispatch(self, request: web.Request) -> web.Response:
+        if self.rtt > 0:
+            await asyncio.sleep(self.rtt / 2)
         response = await super()._dispatch(request)
         if response.status == 429:
             # The base fake always says retry_after 1; say what this limit really needs.
@@ -109,8 +147,23 @@ class LimitedTelegram(FakeTelegram):
                     "description": f"Too Many Requests: retry after {retry}",
                     "parameters": {"retry_after": retry},
                 }
-                return web.json_response(body, status=429)
+                response = web.json_response(body, status=429)
+        if self.rtt > 0:
+            await asyncio.sleep(self.rtt / 2)
         return response
+
+    async def api_getUpdates(self, call: Call) -> Any:
+        """Like Telegram: hold the long poll open for the requested timeout (the tests'
+        fake gives up after 0.5 s, which would make an idle bot poll twice a second)."""
+        offset = int(call.params.get("offset") or 0)
+        timeout = min(float(call.params.get("timeout") or 0), MAX_LONG_POLL)
+        self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        if not self.updates and timeout > 0:
+            self._new_update.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._new_update.wait(), timeout=timeout)
+        limit = int(call.params.get("limit") or 100)
+        return [u for u in self.updates if u["update_id"] >= offset][:limit]
 
     _pending_retry: int | None = None
 
@@ -180,8 +233,8 @@ def _max_in_window(times: list[float], width: float) -> int:
 # --- stand-alone server -----------------------------------------------------------------------
 
 
-async def serve(port: int) -> None:
-    fake = LimitedTelegram()
+async def serve(port: int, rtt: float = 0.0) -> None:
+    fake = LimitedTelegram(rtt=rtt)
     app = web.Application(client_max_size=20 * 1024 * 1024)
 
     async def stats(request: web.Request) -> web.Response:
@@ -213,8 +266,9 @@ async def serve(port: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="fake Bot API enforcing flood limits")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--rtt-ms", type=float, default=0.0, help="round trip per API call")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.port))
+    asyncio.run(serve(args.port, args.rtt_ms / 1000))
     return 0
 
 
