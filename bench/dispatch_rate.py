@@ -70,12 +70,12 @@ from bench._common import (
 from bot.adapters.telegram import TelegramAdapter
 from bot.config import Settings
 from bot.engine.events import Button, Outbound
+from bot.payload import encode
 from bot.service import Coach
 from bot.storage import outbox
 from bot.storage.db import Database
 from bot.storage.models import OutboxMessage
 from scheduler import Scheduler, SchedulerConfig
-from scheduler.payload import encode
 from tests.fake_telegram import TOKEN
 
 OVERALL_LIMIT = 30.0  # msg/s
@@ -343,7 +343,7 @@ async def main_async(args: argparse.Namespace) -> int:
     mode = "busy" if args.busy else "quiet"
     print(f"# bench 4 — dispatch against Telegram limits ({args.db}, {mode}); {machine_note()}")
     print(
-        f"dispatcher: every {config.dispatch_seconds}s, claim {config.send_batch}, "
+        f"dispatcher: every {config.dispatch_seconds}s, one row claimed per send, "
         f"{config.concurrency} in flight, max wait {config.max_wait}s; round trip "
         f"{args.rtt_ms:g} ms; runs {args.runs}"
     )

@@ -73,6 +73,10 @@ EVENTS_PER_DAY = 10  # a usual day, without the weekly full screen
 _ids = itertools.count(1)
 
 
+async def _sent(_: Outbound) -> None:
+    """A platform that accepts every reply at once."""
+
+
 @dataclass
 class SimClock:
     now: datetime = START
@@ -103,7 +107,9 @@ class Runner:
 
     async def _deliver(self, inbound: Inbound) -> list[Outbound]:
         started = time.perf_counter()
-        replies = await self.coach.handle(inbound)
+        # As an adapter does: the replies are stored with the turn, then "sent" (a no-op
+        # here) and their outbox rows settled.
+        replies = await self.coach.handle(inbound, send=_sent)
         self.latencies.append(time.perf_counter() - started)
         for reply in replies:
             if reply.edit_ref is None:

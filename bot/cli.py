@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from sqlalchemy.engine import make_url
 
+from bot import logsafe
 from bot.config import ConfigError, Settings, env_names
 from bot.storage.db import Database, upgrade_async
 from bot.verdict import EX_CONFIG, PROCESS_TYPES, Plan, Process, plan
@@ -95,17 +96,45 @@ def _platform_adapters(settings: Settings, coach: Any) -> list[Any]:
     return adapters
 
 
-async def _until_stopped() -> None:
+HEALTH_CHECK_SECONDS = 1.0
+
+
+def _failure(adapters: list[Any]) -> str | None:
+    """The first adapter's reason for being unhealthy (a platform task died), if any."""
+    for adapter in adapters:
+        health = getattr(adapter, "health", None)
+        reason = health() if health is not None else None
+        if reason:
+            return str(reason)
+    return None
+
+
+async def _watch(adapters: list[Any], stop: asyncio.Event) -> int:
+    """Until `stop` is set: 0. If a platform task dies first: 1, so the process exits
+    non-zero and its supervisor restarts it."""
+    while not stop.is_set():
+        reason = _failure(adapters)
+        if reason:
+            log.error("stopping: %s", reason)
+            return 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), HEALTH_CHECK_SECONDS)
+    return 0
+
+
+async def _until_stopped(adapters: list[Any] | None = None) -> int:
+    """Until SIGINT/SIGTERM (0), or until a platform task dies (1)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return await _watch(adapters or [], stop)
 
 
-async def _serve(app: Any, where: tuple[str, int]) -> None:
-    """Serve `app` until SIGINT/SIGTERM, then return so the caller's cleanup runs."""
+async def _serve(app: Any, where: tuple[str, int], adapters: list[Any] | None = None) -> int:
+    """Serve `app` until SIGINT/SIGTERM (0) or until one of `adapters` reports a dead
+    platform task (1), then return so the caller's cleanup runs."""
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -118,11 +147,13 @@ async def _serve(app: Any, where: tuple[str, int]) -> None:
     host, port = where
     server = Server(uvicorn.Config(app, host=host, port=port, log_level="info", lifespan="on"))
     serving = asyncio.create_task(server.serve(), name="http")
-    stopping = asyncio.create_task(_until_stopped(), name="signals")
+    stopping = asyncio.create_task(_until_stopped(adapters), name="signals")
     await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
     server.should_exit = True
+    code = stopping.result() if stopping.done() else 0
     stopping.cancel()
     await serving
+    return code
 
 
 def _scheduler(db: Database, coach: Any, senders: dict[str, Any]) -> Any:
@@ -177,15 +208,15 @@ async def run(settings: Settings, plan: Plan) -> int:
                 metrics_enabled=settings.metrics,
                 start_adapters=False,
             )
-            await _serve(app, plan.http)
+            code = await _serve(app, plan.http, adapters)
         else:
-            await _until_stopped()
+            code = await _until_stopped(adapters)
     finally:
         await scheduler.shutdown()
         for adapter in adapters:
             await adapter.stop()
         await db.dispose()
-    return 0
+    return code
 
 
 async def web(settings: Settings, plan: Plan) -> int:
@@ -198,12 +229,11 @@ async def web(settings: Settings, plan: Plan) -> int:
         for adapter in adapters:
             await _start(settings, adapter, adapter.start_web)
         app = build_app(db, adapters, metrics_enabled=settings.metrics, start_adapters=False)
-        await _serve(app, plan.http)
+        return await _serve(app, plan.http)
     finally:
         for adapter in adapters:
             await adapter.stop()
         await db.dispose()
-    return 0
 
 
 async def clock(settings: Settings, plan: Plan) -> int:
@@ -220,15 +250,13 @@ async def clock(settings: Settings, plan: Plan) -> int:
         await scheduler.start()
         if plan.http is not None:
             app = build_app(db, [], watch=adapters, metrics_enabled=settings.metrics)
-            await _serve(app, plan.http)
-        else:
-            await _until_stopped()
+            return await _serve(app, plan.http)
+        return await _until_stopped()
     finally:
         await scheduler.shutdown()
         for adapter in adapters:
             await adapter.stop()
         await db.dispose()
-    return 0
 
 
 def check(settings: Settings, processes: list[str]) -> int:
@@ -290,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         return check(settings, args.processes)
 
     chosen = plan(cast(Process, args.command), settings) if args.command in PROCESS_TYPES else None
+    logsafe.install()  # before anything logs: no message text in any log line
     logging.basicConfig(
         # The console chat shares the terminal: only warnings, unless asked.
         level=logging.WARNING if chosen and chosen.console and not args.verbose else logging.INFO,

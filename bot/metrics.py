@@ -139,7 +139,7 @@ def _known(value: str, allowed: Iterable[str]) -> str:
 def observe_turn(
     handle: Callable[P, Coroutine[Any, Any, R]],
 ) -> Callable[P, Coroutine[Any, Any, R]]:
-    """Decorates `Coach.handle(inbound)`: counts the event and times it."""
+    """Decorates `Coach.record(inbound)`: counts the event and times its turn."""
 
     @functools.wraps(handle)
     async def timed(*args: P.args, **kwargs: P.kwargs) -> R:

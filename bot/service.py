@@ -1,22 +1,42 @@
-"""The coach service: one inbound event -> one transaction -> replies.
+"""The coach service: one inbound event -> one transaction -> replies in the outbox.
 
-Loads the stored state, runs the pure engine step, carries out its effects, stores the new
-state and the dedup record in the same transaction, and only then hands the replies back
-to the adapter for sending. Nothing a runner answered is lost if sending fails.
+`record(inbound)` loads the stored state, runs the pure engine step, carries out its
+effects, and stores the new state, the dedup record and the replies (as outbox rows) in
+one transaction. Replies are as durable as answers: nothing is sent before they commit.
+
+`deliver(handled, send)` then sends the replies this process holds, at once, in order,
+through the adapter's `send` (one attempt each, raising the errors of bot/delivery.py), and
+records each outcome (bot/sending.py). A reply that could not go out stays in the outbox:
+the dispatcher of `hipcoach run` or `hipcoach clock` sends it, after the platform's
+retry_after or a backoff, and a process killed between the commit and the send leaves its
+replies to the dispatcher once their short lease runs out. A chat's replies keep their
+order: when an older message to the chat is still waiting, new replies wait behind it.
+
+`handle(inbound, send)` is the two in a row, which is what adapters call; without `send`
+the replies are left to the dispatcher. The steps stay separate so a caller can confirm an
+update as soon as it is recorded and send later.
+
+The same platform event recorded twice is handled once (dedup on the platform's own id).
+A database outage raises (the caller waits it out and tries again); an event the database
+refuses for good (a value or constraint it breaks) fails once: it is recorded as handled,
+with a short apology to the person, so it cannot block everyone behind it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm.exc import StaleDataError
 
-from bot import metrics
+from bot import metrics, sending
 from bot.charts import DayPoint, render_progress_chart
+from bot.delivery import DeliveryError
 from bot.engine import machine
 from bot.engine.events import Attachment, ChatKind, Inbound, InboundKind, Outbound
 from bot.engine.flows.account import next_checkin_at
@@ -46,7 +66,11 @@ from bot.engine.turn import (
     Turn,
     WarmupRecord,
 )
+from bot.payload import encode
+from bot.sanitize import sanitize_inbound
+from bot.storage import outbox
 from bot.storage.db import Database
+from bot.storage.errors import is_outage, is_permanent
 from bot.storage.models import User
 from bot.storage.repository import Repository
 from content.loader import Content, default_content
@@ -55,6 +79,22 @@ log = logging.getLogger("hipcoach.service")
 
 HISTORY_DAYS = 35
 TURN_ATTEMPTS = 4
+# A reply send is not started with less lease than this (or a third of it) left: it could
+# outlast the claim, and the dispatcher would send the reply a second time.
+SEND_MARGIN = timedelta(seconds=10)
+
+Send = Callable[[Outbound], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Handled:
+    """One recorded event: what the coach said, and the outbox rows this process holds to
+    send now (the others wait for the dispatcher)."""
+
+    replies: tuple[Outbound, ...] = ()
+    claimed: tuple[tuple[outbox.ClaimedMessage, Outbound], ...] = ()
+    lease_until: datetime | None = None
+    duplicate: bool = False
 
 
 def utcnow() -> datetime:
@@ -120,18 +160,34 @@ class Coach:
         self.content = content or default_content()
         self.clock = clock
 
-    @metrics.observe_turn
     async def handle(
-        self, inbound: Inbound, *, fallback: Sequence[Outbound] = ()
+        self,
+        inbound: Inbound,
+        send: Send | None = None,
+        *,
+        fallback: Sequence[Outbound] = (),
     ) -> list[Outbound]:
-        """Handle one event once; a duplicate delivery returns no replies.
+        """Record the event (once), then send its replies through `send` at once; without
+        `send` they are left to the dispatcher. Returns what the coach said.
 
         `fallback`: the replies to give when the engine has nothing to say to this (first)
         delivery, e.g. an unknown slash command in a channel, which must not go unanswered
         even though channel chatter does. A duplicate delivery gets no fallback either."""
+        handled = await self.record(inbound, claim=send is not None, fallback=fallback)
+        if send is not None:
+            await self.deliver(handled, send)
+        return list(handled.replies)
+
+    @metrics.observe_turn
+    async def record(
+        self, inbound: Inbound, *, claim: bool = True, fallback: Sequence[Outbound] = ()
+    ) -> Handled:
+        """Run and store one event's turn with its replies, in one transaction; a duplicate
+        delivery records nothing. `claim`: hold the replies for this process to send."""
+        inbound = sanitize_inbound(inbound)
         for attempt in range(1, TURN_ATTEMPTS + 1):
             try:
-                return await self._handle_once(inbound, fallback)
+                return await self._handle_once(inbound, claim, fallback)
             except StaleDataError:
                 # Another turn for the same person committed first: run ours on its result.
                 log.info(
@@ -140,20 +196,160 @@ class Coach:
                     inbound.event_id,
                     attempt,
                 )
+            except Exception as error:
+                if not is_permanent(error):
+                    raise  # an outage: the caller waits and delivers the event again
+                log.warning(
+                    "turn refused by the database platform=%s event=%s error=%s",
+                    inbound.platform,
+                    inbound.event_id,
+                    type(error).__name__,
+                )
+                return await self._refused(inbound, claim)
         raise RuntimeError(f"could not serialise turn for event {inbound.event_id}")
 
+    async def deliver(self, handled: Handled, send: Send) -> int:
+        """Send the replies this process holds, in order, one attempt each; record every
+        outcome in one transaction. Returns how many were delivered."""
+        if not handled.claimed:
+            return 0
+        assert handled.lease_until is not None
+        margin = min(SEND_MARGIN, sending.lease_from_env() / 3)
+        done: list[tuple[outbox.ClaimedMessage, sending.Outcome]] = []
+        rest: list[outbox.ClaimedMessage] = []
+        for n, (row, message) in enumerate(handled.claimed):
+            if self.clock() + margin > handled.lease_until:
+                rest = [r for r, _ in handled.claimed[n:]]  # the dispatcher takes over
+                break
+            error: Exception | None = None
+            try:
+                await send(message)
+            except Exception as exc:  # every failure is an outcome (bot/sending.py)
+                error = exc
+            outcome = sending.outcome_of(error, row, self.clock())
+            done.append((row, outcome))
+            if isinstance(error, DeliveryError):
+                log.info(
+                    "reply not sent platform=%s id=%s error=%s next=%s",
+                    row.platform,
+                    row.id,
+                    type(error).__name__,
+                    outcome.status,
+                )
+            elif error is not None:  # not a platform's answer: a bug in the sender
+                log.error(
+                    "reply sender error platform=%s id=%s", row.platform, row.id, exc_info=error
+                )
+            if outcome.keeps_order:
+                rest = [r for r, _ in handled.claimed[n + 1 :]]  # after this one, in order
+                break
+        await self._settle(done, rest)
+        return sum(outcome.status == "sent" for _, outcome in done)
+
+    async def _settle(
+        self,
+        done: list[tuple[outbox.ClaimedMessage, sending.Outcome]],
+        rest: list[outbox.ClaimedMessage],
+    ) -> None:
+        """Record the outcomes. A database outage is waited out for as long as the claim
+        holds: once its lease runs out, a sent reply would be sent again."""
+        give_up = time.monotonic() + sending.lease_from_env().total_seconds()
+        delay = 0.2
+        while True:
+            now = self.clock()
+            try:
+                async with self.db.transaction() as repo:
+                    if rest:
+                        await outbox.release(repo, rest, now)
+                    delivered = [
+                        r for r, o in done if o.status == "sent" and r.kind == outbox.REPLY
+                    ]
+                    if delivered:
+                        await outbox.forget_sent_replies(repo, delivered)
+                    for row, outcome in done:
+                        if row not in delivered:
+                            await sending.record(repo, row, outcome, now)
+                return
+            except Exception as error:
+                if not is_outage(error) or time.monotonic() + delay > give_up:
+                    # Sent but not marked: the rows go again once their lease runs out.
+                    log.warning("reply outcomes not recorded error=%s", type(error).__name__)
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
     async def _handle_once(
-        self, inbound: Inbound, fallback: Sequence[Outbound]
-    ) -> list[Outbound]:
+        self, inbound: Inbound, claim: bool, fallback: Sequence[Outbound]
+    ) -> Handled:
         async with self.db.transaction() as repo:
             if not await repo.claim_event(inbound.platform, inbound.event_id):
                 log.info("duplicate event platform=%s event=%s", inbound.platform, inbound.event_id)
-                return []
+                return Handled(duplicate=True)
             if inbound.chat_kind == ChatKind.GROUP or inbound.kind == InboundKind.JOINED:
-                replies = await self._group_turn(repo, inbound)
-            else:
-                replies = await self._private_turn(repo, inbound)
-        return replies or list(fallback)
+                replies, team_chat_id = await self._group_turn(repo, inbound)
+                return await self._store_replies(
+                    repo, inbound, replies or list(fallback), claim, team_chat_id=team_chat_id
+                )
+            replies, user_id = await self._private_turn(repo, inbound)
+            return await self._store_replies(
+                repo, inbound, replies or list(fallback), claim, user_id=user_id
+            )
+
+    async def _store_replies(
+        self,
+        repo: Repository,
+        inbound: Inbound,
+        replies: list[Outbound],
+        claim: bool,
+        *,
+        user_id: int | None = None,
+        team_chat_id: int | None = None,
+    ) -> Handled:
+        messages = [
+            replace(r, chat_id=r.chat_id or inbound.chat_id, recipient=inbound.user_id)
+            for r in replies
+        ]
+        now = self.clock()
+        lease_until = now + sending.lease_from_env()
+        rows = [
+            outbox.NewReply(
+                idempotency_key=f"reply:{inbound.platform}:{inbound.event_id}:{n}",
+                platform=inbound.platform,
+                chat_id=message.chat_id,
+                payload=encode(message),
+                user_id=user_id,
+                team_chat_id=team_chat_id,
+            )
+            for n, message in enumerate(messages)
+        ]
+        token = outbox.new_token() if claim else None
+        claimed = await outbox.add_replies(
+            repo, rows, now=now, token=token, lease_until=lease_until
+        )
+        return Handled(
+            replies=tuple(messages),
+            claimed=tuple((row, messages[n]) for n, row in claimed),
+            lease_until=lease_until,
+        )
+
+    async def _refused(self, inbound: Inbound, claim: bool) -> Handled:
+        """The database refused this event for good: record it as handled, so it is not
+        tried again, and tell the person (in a private chat) that it did not go in."""
+        apology = [Outbound(chat_id=inbound.chat_id, text=self.content.message("turn_refused"))]
+        private = inbound.chat_kind == ChatKind.PRIVATE and inbound.kind != InboundKind.JOINED
+        for replies in ([apology] if private else []) + [[]]:
+            try:
+                async with self.db.transaction() as repo:
+                    if not await repo.claim_event(inbound.platform, inbound.event_id):
+                        return Handled(duplicate=True)
+                    return await self._store_replies(repo, inbound, replies, claim)
+            except Exception as error:
+                if not is_permanent(error):
+                    raise
+        log.error(
+            "event could not be recorded platform=%s event=%s", inbound.platform, inbound.event_id
+        )
+        return Handled()
 
     async def mark_unreachable(self, platform: str, user_id: str) -> None:
         """The platform says this person blocked us: no reminders until they write again."""
@@ -164,9 +360,33 @@ class Coach:
                 await repo.save_user(user)
                 log.info("user unreachable platform=%s user=%s", platform, user.id)
 
+    async def mark_chat_unreachable(self, platform: str, chat_id: str) -> None:
+        """The bot was removed from a group or channel: no cards until it is added again."""
+        async with self.db.transaction() as repo:
+            chat = await repo.get_team_chat(platform, chat_id)
+            if chat is not None and not chat.unreachable:
+                chat.unreachable = True
+                await repo.save_team_chat(chat)
+                log.info("team chat unreachable platform=%s chat=%s", platform, chat.id)
+
+    async def migrate_chat(self, platform: str, old_chat_id: str, new_chat_id: str) -> None:
+        """A group moved to a new id (Telegram: it became a supergroup): its warm-ups, its
+        state and the messages waiting for it move along."""
+        if old_chat_id == new_chat_id:
+            return
+        async with self.db.transaction() as repo:
+            chat = await repo.move_team_chat(platform, old_chat_id, new_chat_id)
+            await outbox.move_chat(
+                repo, platform, old_chat_id, new_chat_id, chat.id if chat else None
+            )
+        log.info("team chat moved platform=%s chat=%s", platform, chat.id if chat else "-")
+
     # --- private chats ----------------------------------------------------------------------
 
-    async def _private_turn(self, repo: Repository, inbound: Inbound) -> list[Outbound]:
+    async def _private_turn(
+        self, repo: Repository, inbound: Inbound
+    ) -> tuple[list[Outbound], int | None]:
+        """The turn's replies, and the user they belong to (None once deleted)."""
         now = self.clock()
         user = await repo.get_user(inbound.platform, inbound.user_id)
         if user is None:
@@ -177,7 +397,9 @@ class Coach:
             user.unreachable = False  # they wrote to us, so we can reach them again
         if inbound.chat_id and user.chat_id != inbound.chat_id:
             user.chat_id = inbound.chat_id
-        return await self._run(repo, user, inbound, now)
+        user_id = user.id
+        replies, deleted = await self._run(repo, user, inbound, now)
+        return replies, None if deleted else user_id
 
     async def reminder_turn(
         self, repo: Repository, user: User, kind: str, now: datetime
@@ -193,11 +415,13 @@ class Coach:
             kind=InboundKind.REMINDER,
             text=kind,
         )
-        return await self._run(repo, user, inbound, now)
+        replies, _ = await self._run(repo, user, inbound, now)
+        return replies
 
     async def _run(
         self, repo: Repository, user: User, inbound: Inbound, now: datetime
-    ) -> list[Outbound]:
+    ) -> tuple[list[Outbound], bool]:
+        """The replies, and whether the user deleted everything."""
         profile = Profile.model_validate(user.profile or {})
         conversation = Conversation.model_validate(user.conversation or {})
         today = local_date(now, profile.timezone or "UTC")
@@ -224,7 +448,7 @@ class Coach:
         now: datetime,
         history: History,
         today: date,
-    ) -> list[Outbound]:
+    ) -> tuple[list[Outbound], bool]:
         replies = list(result.replies)
         deleted = False
         # Which days have a check-in row: load_history read every row in its window in this
@@ -313,10 +537,10 @@ class Coach:
         if deleted:
             await repo.delete_user(user.id)
             log.info("user deleted user=%s", user.id)
-            return replies
+            return replies, True
         self._store_state(user, result, now)
         await repo.save_user(user)
-        return replies
+        return replies, False
 
     def _store_state(self, user: User, result: Result, now: datetime) -> None:
         profile = result.profile
@@ -368,7 +592,8 @@ class Coach:
 
     # --- groups and channels ------------------------------------------------------------------
 
-    async def _group_turn(self, repo: Repository, inbound: Inbound) -> list[Outbound]:
+    async def _group_turn(self, repo: Repository, inbound: Inbound) -> tuple[list[Outbound], int]:
+        """The turn's replies, and the team chat they belong to."""
         now = self.clock()
         title = (inbound.raw or {}).get("chat_title") if inbound.raw else None
         chat = await repo.get_or_create_team_chat(inbound.platform, inbound.chat_id, title)
@@ -408,4 +633,4 @@ class Coach:
                     raise TypeError(f"unexpected effect in a group: {effect!r}")
         chat.conversation = result.conversation.model_dump(mode="json")
         await repo.save_team_chat(chat)
-        return result.replies
+        return list(result.replies), chat.id

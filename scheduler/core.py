@@ -17,11 +17,15 @@ outbox under an idempotency key, advance the next time. Rules:
   after 21:00 local time;
 - paused and unreachable users, and unreachable team chats, are not claimed at all.
 
-Dispatcher (every ~2 s): claims pending rows (marks them 'sending' with a 10 minute lease,
-HIPCOACH_SENDING_LEASE_SECONDS, and commits *before* calling the platform), sends within
-per-platform rate limits, then marks each row in its own short transaction. A crash between
-a send and its mark can at worst send the messages then in flight (up to `concurrency`)
-again once their lease expires.
+Dispatcher (every ~2 s): `concurrency` workers each claim one row at a time, just before
+sending it (the row becomes 'sending' under a claim token with a 30 second lease,
+HIPCOACH_SENDING_LEASE_SECONDS, committed *before* the platform is called), send it within
+per-platform rate limits and mark it in its own short transaction (bot/sending.py decides
+what the outcome means). Only the oldest unsent message of a chat is ever claimed, so a
+chat's messages (replies included) keep their order. A crash can leave only the messages
+then in flight (up to `concurrency`) claimed: they go again once their lease runs out, and
+every other row is sent as soon as a dispatcher runs. A mark that finds the row no longer
+ours (our lease ran out, another dispatcher took it) stops the whole pass.
 """
 
 from __future__ import annotations
@@ -39,17 +43,29 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import metrics
-from bot.delivery import DeliveryError, PermanentFailure, RetryAfter, Sender, TransientFailure
+from bot.delivery import DeliveryError, RetryAfter, Sender
 from bot.engine.events import Outbound
 from bot.engine.flows.account import next_checkin_at
 from bot.engine.flows.team import next_warmup_post, render_warmup_card
 from bot.engine.localtime import local_date, to_local
 from bot.engine.state import Profile
+from bot.payload import decode, encode
+from bot.sending import (
+    BACKOFF_BASE,
+    BACKOFF_MAX,
+    LEASE,
+    MAX_ATTEMPTS,
+    LostClaim,
+    Outcome,
+    backoff,
+    lease_from_env,
+    outcome_of,
+    record,
+)
 from bot.storage import outbox
 from bot.storage.db import Database
 from bot.storage.models import TeamChat, User, WarmupSchedule
 from bot.storage.repository import Repository
-from scheduler.payload import decode, encode
 from scheduler.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -57,15 +73,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hipcoach.scheduler")
 
-__all__ = ["Scheduler", "SchedulerConfig"]
+__all__ = [
+    "BACKOFF_BASE",
+    "BACKOFF_MAX",
+    "MAX_ATTEMPTS",
+    "Scheduler",
+    "SchedulerConfig",
+    "backoff",
+]
 
 GRACE = timedelta(hours=3)  # downtime: reminders older than this are skipped
 NUDGE_AFTER = timedelta(hours=3)
 NUDGE_LATEST = time(21, 0)  # never nudge at or after this local time
-LEASE = timedelta(minutes=10)  # a 'sending' row older than this was orphaned by a crash
-MAX_ATTEMPTS = 8  # transient failures before a message is given up
-BACKOFF_BASE = 5.0  # seconds; doubled per attempt
-BACKOFF_MAX = 30 * 60.0
 EVENTS_KEEP = timedelta(days=7)
 OUTBOX_KEEP = timedelta(days=30)
 _ONE_TICK = timedelta(microseconds=1)
@@ -90,8 +109,7 @@ class SchedulerConfig:
     tick_seconds: float = 30.0
     dispatch_seconds: float = 2.0
     batch: int = 50  # due rows per tick transaction
-    send_batch: int = 100  # outbox rows per claim
-    concurrency: int = 10  # sends in flight per dispatcher
+    concurrency: int = 10  # sends in flight per dispatcher (each holds one claimed row)
     max_wait: float = 5.0  # longest in-process wait for a rate-limit slot
     lease_seconds: float = LEASE.total_seconds()  # how long a 'sending' claim is held
 
@@ -100,13 +118,8 @@ class SchedulerConfig:
         return cls(
             tick_seconds=_env_seconds("HIPCOACH_TICK_SECONDS", 30.0),
             dispatch_seconds=_env_seconds("HIPCOACH_DISPATCH_SECONDS", 2.0),
-            lease_seconds=_env_seconds("HIPCOACH_SENDING_LEASE_SECONDS", LEASE.total_seconds()),
+            lease_seconds=lease_from_env().total_seconds(),
         )
-
-
-def backoff(attempts: int) -> timedelta:
-    """Delay before retry number `attempts` (1, 2, ...) after a transient failure."""
-    return timedelta(seconds=min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_MAX))
 
 
 def _first_after_day(reminder_time: str, tz: str, now: datetime, day: date) -> datetime:
@@ -423,38 +436,38 @@ class Scheduler:
         if released:
             log.warning("outbox released %d expired claims", released)
         sent = 0
-        gate = asyncio.Semaphore(self.config.concurrency)
         broken: list[BaseException] = []  # a mark failed: the pass ends with that error
-        for _ in range(10_000):
-            if self._stopping:
-                break
-            async with self.db.transaction() as repo:
-                claimed = await outbox.claim_messages(
-                    repo,
-                    base,
-                    platforms,
-                    self.config.send_batch,
-                    at() + timedelta(seconds=self.config.lease_seconds),
-                )
-            if not claimed:
-                break
+        lease = timedelta(seconds=self.config.lease_seconds)
 
-            async def one(message: outbox.ClaimedMessage) -> bool:
-                async with gate:
-                    if broken:
-                        # A mark failed (the database is away): send no more of this batch,
-                        # or each would be sent again when its lease runs out.
-                        return False
-                    try:
-                        return await self._deliver(message, at)
-                    except Exception as error:
-                        broken.append(error)
-                        raise
+        async def worker() -> None:
+            nonlocal sent
+            for _ in range(100_000):  # a bound, not a limit anyone reaches
+                if self._stopping or broken:
+                    return
+                # One row at a time, claimed right before it is sent: after a crash only
+                # the rows then in flight wait for their lease.
+                async with self.db.transaction() as repo:
+                    claimed = await outbox.claim_messages(repo, base, platforms, 1, at() + lease)
+                if not claimed:
+                    return
+                try:
+                    delivered = await self._deliver(claimed[0], at)
+                except Exception as error:
+                    # A mark failed (the database is away, or the row is no longer ours):
+                    # send no more in this pass, or each would be sent again later.
+                    broken.append(error)
+                    raise
+                sent += delivered  # not `sent += await ...`: workers interleave at the await
 
-            results = await asyncio.gather(*(one(m) for m in claimed))
-            sent += sum(results)
-            if len(claimed) < self.config.send_batch:
-                break
+        results = await asyncio.gather(
+            *(worker() for _ in range(self.config.concurrency)), return_exceptions=True
+        )
+        if broken and isinstance(broken[0], LostClaim):
+            log.warning("outbox pass stopped: a claimed row was taken over by another sender")
+            return sent
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         return sent
 
     async def _deliver(self, message: outbox.ClaimedMessage, at: Callable[[], datetime]) -> bool:
@@ -463,13 +476,10 @@ class Scheduler:
         if wait is None:
             # Too far away to hold the row while sleeping: put it back for later.
             later = self.limiter.wait_for(message.platform, message.chat_id)
-            await self._mark(
-                outbox.mark_retry,
-                message.id,
-                at() + timedelta(seconds=later),
-                "RateLimited",
-                message.attempts,
+            outcome = Outcome(
+                "retry", message.attempts, "RateLimited", at() + timedelta(seconds=later)
             )
+            await self._mark(message, outcome, at())
             return False
         if wait > 0:
             await asyncio.sleep(wait)
@@ -477,64 +487,34 @@ class Scheduler:
         # slots, decide: catching up in a burst would break the platform's limits.
         while (late := self.limiter.admit(message.platform, message.chat_id)) > 0:
             await asyncio.sleep(late)
+        error: Exception | None = None
         try:
             await sender.send(decode(message.chat_id, message.payload))
-        except RetryAfter as error:
-            seconds = max(float(error.seconds), 1.0)
-            self.limiter.hold(message.platform, message.chat_id, seconds)
-            log.info("outbox retry-after id=%s seconds=%s", message.id, seconds)
-            await self._mark(
-                outbox.mark_retry,
-                message.id,
-                at() + timedelta(seconds=seconds),
-                "RetryAfter",
-                message.attempts,
-            )
-            return False
-        except PermanentFailure as error:
+        except Exception as exc:  # every failure is an outcome (bot/sending.py)
+            error = exc
+        outcome = outcome_of(error, message, at())
+        if isinstance(error, RetryAfter):
+            self.limiter.hold(message.platform, message.chat_id, float(error.seconds))
+            log.info("outbox retry-after id=%s seconds=%s", message.id, error.seconds)
+        elif outcome.status == "gone":
             log.warning(
                 "outbox permanent failure id=%s kind=%s error=%s",
                 message.id,
                 message.kind,
-                type(error).__name__,
+                outcome.error,
             )
-            await self._give_up(message, type(error).__name__)
-            return False
-        except Exception as error:  # TransientFailure, an undeliverable message, or a bug
-            name = type(error).__name__
-            attempts = message.attempts + 1
-            # A DeliveryError that is neither transient nor permanent: this message can't be
-            # sent as it is, but the target is fine, so drop the row and keep the schedule.
-            undeliverable = isinstance(error, DeliveryError) and not isinstance(
-                error, TransientFailure
-            )
-            if not isinstance(error, DeliveryError):
-                log.exception("outbox sender error id=%s", message.id)
-            if undeliverable or attempts >= MAX_ATTEMPTS:
-                log.warning("outbox giving up id=%s after %d attempts", message.id, attempts)
-                await self._mark(outbox.mark_failed, message.id, name, attempts)
-            else:
-                await self._mark(
-                    outbox.mark_retry, message.id, at() + backoff(attempts), name, attempts
-                )
-            return False
-        await self._mark(outbox.mark_sent, message.id, at())
-        return True
+        elif outcome.status == "failed":
+            log.warning("outbox giving up id=%s after %d attempts", message.id, outcome.attempts)
+        elif error is not None and not isinstance(error, DeliveryError):
+            log.error("outbox sender error id=%s", message.id, exc_info=error)
+        await self._mark(message, outcome, at())
+        return outcome.status == "sent"
 
-    async def _mark(self, mark: Callable[..., Awaitable[bool]], *args: Any) -> None:
+    async def _mark(self, message: outbox.ClaimedMessage, outcome: Outcome, at: datetime) -> None:
         async with self.db.transaction() as repo:
-            await mark(repo, *args)
-
-    async def _give_up(self, message: outbox.ClaimedMessage, error: str) -> None:
-        async with self.db.transaction() as repo:
-            await outbox.mark_failed(repo, message.id, error, message.attempts)
-            await outbox.fail_pending_for_target(
-                repo, user_id=message.user_id, team_chat_id=message.team_chat_id, error=error
-            )
-            if message.user_id is not None:
-                await outbox.mark_user_unreachable(repo, message.user_id)
-            elif message.team_chat_id is not None:
-                await outbox.mark_team_chat_unreachable(repo, message.team_chat_id)
+            held = await record(repo, message, outcome, at)
+        if not held:
+            raise LostClaim(f"outbox row {message.id} is held by another sender")
 
     # --- housekeeping ---------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ class Chat:
     buttons: list[Button] = field(default_factory=list)
     buttons_ref: str | None = None
     transcript: list[str] = field(default_factory=list)
+    delivered: list[Outbound] = field(default_factory=list)  # what the sender was given
     _messages: int = 0
 
     @property
@@ -77,7 +78,8 @@ class Chat:
         )
 
     async def deliver(self, inbound: Inbound) -> list[Outbound]:
-        self.replies = await self.coach.handle(inbound)
+        # The replies are "shown" as they are sent, as an adapter's sender would.
+        self.replies = await self.coach.handle(inbound, send=self._shown)
         for reply in self.replies:
             if reply.edit_ref is None:
                 self._messages += 1
@@ -86,6 +88,9 @@ class Chat:
                 self.buttons_ref = str(self._messages)
             self.transcript.append(reply.text)
         return self.replies
+
+    async def _shown(self, message: Outbound) -> None:
+        self.delivered.append(message)
 
     async def send(self, text: str) -> list[Outbound]:
         word, _, args = text.strip().lstrip("/").partition(" ")

@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 from sqlalchemy.engine import URL, make_url
 
+from bot import logsafe
 from bot.service import Coach
 from bot.storage.db import Database, normalize_database_url, upgrade
 from tests.chat_driver import Chat, Clock
@@ -27,6 +29,13 @@ from tests.chat_driver import Chat, Clock
 PG_SKIP_REASON = "PostgreSQL tests need TEST_DATABASE_URL (set by .ci/run)"
 # Database kind -> the fixture producing a migrated URL for it.
 DB_FIXTURES = {"sqlite": "sqlite_url", "postgresql": "pg_url"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _safe_logs() -> None:
+    """Log records are cleaned as in production (bot/logsafe.py), so what tests capture is
+    what an operator would see."""
+    logsafe.install()
 
 
 @pytest.fixture
@@ -131,3 +140,27 @@ def coach(db: Database, clock: Clock) -> Coach:
 @pytest.fixture
 def chat(coach: Coach) -> Chat:
     return Chat(coach)
+
+
+# --- counts the fault suite reports (printed at the end of every run) ----------------------
+
+_FAULT_COUNTS = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def fault_report(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """`fault_report("0 of 12 replies lost ...")`: a line for the "fault counts" summary."""
+    lines = request.config.stash.setdefault(_FAULT_COUNTS, [])
+
+    def report(line: str) -> None:
+        lines.append(f"{request.node.name}: {line}")
+
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    lines = config.stash.get(_FAULT_COUNTS, [])
+    if lines:
+        terminalreporter.write_sep("=", "fault counts")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -27,10 +27,13 @@ JSON_FIELDS = ("reply_markup", "allowed_updates", "commands", "scope", "entities
 
 
 class ApiError(Exception):
-    def __init__(self, description: str, code: int = 400) -> None:
+    def __init__(
+        self, description: str, code: int = 400, parameters: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(description)
         self.description = description
         self.code = code
+        self.parameters = parameters
 
 
 @dataclass
@@ -93,6 +96,13 @@ class FakeTelegram:
         self.webhook: dict[str, Any] | None = None
         self.blocked: set[int] = set()  # chats whose user blocked the bot
         self.fail_next: dict[str, list[ApiError]] = {}
+        # Like Telegram, updates of kinds the bot did not ask for (allowed_updates) are never
+        # handed out. An older self-hosted Bot API server may ignore the list: set False.
+        self.honours_allowed_updates = True
+        self.allowed_updates: list[str] | None = None
+        self.migrated: dict[int, int] = {}  # group id -> the supergroup it became
+        self.confirmed_below = 0  # the highest getUpdates offset seen: ids below are confirmed
+        self.revoked = False  # the token was revoked: every call answers 401
         self._update_ids = itertools.count(1000)
         self._message_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
@@ -123,7 +133,7 @@ class FakeTelegram:
         return f"http://127.0.0.1:{self.port}/bot"
 
     async def _dispatch(self, request: web.Request) -> web.Response:
-        if request.match_info["token"] != TOKEN:
+        if request.match_info["token"] != TOKEN or self.revoked:
             return web.json_response(
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
@@ -161,6 +171,8 @@ class FakeTelegram:
             }
             if error.code == 429:
                 body["parameters"] = {"retry_after": 1}
+            if error.parameters:
+                body["parameters"] = error.parameters
             return web.json_response(body, status=error.code)
         return web.json_response({"ok": True, "result": result})
 
@@ -172,13 +184,21 @@ class FakeTelegram:
     async def api_getUpdates(self, call: Call) -> Any:
         offset = int(call.params.get("offset") or 0)
         timeout = float(call.params.get("timeout") or 0)
-        self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        self.confirmed_below = max(self.confirmed_below, offset)
+        if call.params.get("allowed_updates") is not None:
+            self.allowed_updates = list(call.params["allowed_updates"])
+        self.updates = [u for u in self.updates if u["update_id"] >= offset and self._wanted(u)]
         if not self.updates and timeout > 0:
             self._new_update.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new_update.wait(), timeout=min(timeout, 0.5))
         limit = int(call.params.get("limit") or 100)
         return [u for u in self.updates if u["update_id"] >= offset][:limit]
+
+    def _wanted(self, update: dict[str, Any]) -> bool:
+        if not self.honours_allowed_updates or not self.allowed_updates:
+            return True
+        return any(kind in update for kind in self.allowed_updates)
 
     async def api_deleteWebhook(self, call: Call) -> Any:
         self.webhook = None
@@ -324,6 +344,11 @@ class FakeTelegram:
 
     def _store(self, call: Call, text: str, markup: dict[str, Any] | None, kind: str) -> Any:
         chat_id = int(call.params["chat_id"])
+        if chat_id in self.migrated:
+            raise ApiError(
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                parameters={"migrate_to_chat_id": self.migrated[chat_id]},
+            )
         if chat_id in self.blocked:
             raise ApiError("Forbidden: bot was blocked by the user", 403)
         sent = Sent(chat_id, next(self._message_ids), text, markup, kind)
@@ -362,6 +387,15 @@ class FakeTelegram:
         self.updates.append(update)
         self._new_update.set()
         return int(update_id)
+
+    async def wait_confirmed(self, update_id: int, timeout: float = 10.0) -> None:
+        """Wait until a getUpdates call confirms `update_id` (asks for a later offset)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.confirmed_below <= update_id:
+            if loop.time() > deadline:
+                raise AssertionError(f"update {update_id} never confirmed")
+            await asyncio.sleep(0.02)
 
     def next_update_id(self) -> int:
         return next(self._update_ids)
@@ -409,6 +443,250 @@ class FakeTelegram:
                 "old_chat_member": _member(old),
                 "new_chat_member": _member(new),
             }
+        }
+
+    def _message(self, chat: dict[str, Any], user: dict[str, Any], **fields: Any) -> Any:
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": user,
+            **fields,
+        }
+
+    def forwarded_update(
+        self, chat: dict[str, Any], user: dict[str, Any], text: str, *, legacy: bool = False
+    ) -> dict[str, Any]:
+        """Someone forwards another person's message (with its command entity, as Telegram
+        keeps it). `legacy`: the pre-7.0 fields an older Bot API server still sends."""
+        update = self.message_update(chat, user, text)
+        origin = {"id": 999, "is_bot": False, "first_name": "Other"}
+        if legacy:
+            update["message"].update(forward_from=origin, forward_date=int(time.time()))
+        else:
+            update["message"]["forward_origin"] = {
+                "type": "user",
+                "date": int(time.time()),
+                "sender_user": origin,
+            }
+        return update
+
+    def photo_update(
+        self, chat: dict[str, Any], user: dict[str, Any], caption: str
+    ) -> dict[str, Any]:
+        """A photo with a caption (Telegram marks a leading /word in a caption as a
+        bot_command entity too)."""
+        photo = [{"file_id": "ph1", "file_unique_id": "uph1", "width": 90, "height": 90}]
+        fields: dict[str, Any] = {"photo": photo, "caption": caption}
+        match = re.match(r"/[A-Za-z0-9_]+(@\w+)?", caption)
+        if match:
+            fields["caption_entities"] = [
+                {"type": "bot_command", "offset": 0, "length": match.end()}
+            ]
+        return {"message": self._message(chat, user, **fields)}
+
+    def migration_updates(
+        self, group: dict[str, Any], supergroup_id: int, user: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """A group upgraded to a supergroup: a service message in the old group naming the
+        new id, and one in the new supergroup naming the old. Sends to the old id now fail."""
+        self.migrated[int(group["id"])] = supergroup_id
+        supergroup = {"id": supergroup_id, "type": "supergroup", "title": group.get("title")}
+        return [
+            {"message": self._message(group, user, migrate_to_chat_id=supergroup_id)},
+            {"message": self._message(supergroup, user, migrate_from_chat_id=int(group["id"]))},
+        ]
+
+    def old_poll_update(self, chat: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
+        """A poll message as an older self-hosted Bot API server sends it: its options lack
+        `persistent_id`, required since Bot API 9.6, so python-telegram-bot cannot parse it."""
+        poll = {
+            "id": "poll-1",
+            "question": "Long run on Sunday?",
+            "options": [{"text": "Yes", "voter_count": 0}, {"text": "No", "voter_count": 0}],
+            "total_voter_count": 0,
+            "is_closed": False,
+            "is_anonymous": True,
+            "type": "regular",
+            "allows_multiple_answers": False,
+        }
+        return {"message": self._message(chat, user, poll=poll)}
+
+    def every_kind_of_update(
+        self, chat: dict[str, Any], user: dict[str, Any]
+    ) -> dict[str, dict[str, Any]]:
+        """One update of each kind the Bot API has (and a few message kinds), as a bot may
+        get them when allowed_updates is ignored or widened. Each parses in PTB 22."""
+        now = int(time.time())
+        message = self._message(chat, user, text="hello")
+        group = {"id": -100777, "type": "supergroup", "title": "Track Club"}
+        photo = [{"file_id": "p", "file_unique_id": "up", "width": 1, "height": 1}]
+        voice = {"file_id": "v", "file_unique_id": "uv", "duration": 2}
+        sticker = {
+            "file_id": "s",
+            "file_unique_id": "us",
+            "type": "regular",
+            "width": 1,
+            "height": 1,
+            "is_animated": False,
+            "is_video": False,
+        }
+        boost = {
+            "boost_id": "b1",
+            "add_date": now,
+            "expiration_date": now + 86400,
+            "source": {"source": "premium", "user": user},
+        }
+        address = {
+            "country_code": "DE",
+            "state": "",
+            "city": "Berlin",
+            "street_line1": "x",
+            "street_line2": "",
+            "post_code": "10115",
+        }
+        poll = {
+            "id": "poll-2",
+            "question": "Hills?",
+            "options": [{"text": "Yes", "voter_count": 1, "persistent_id": "o1"}],
+            "total_voter_count": 1,
+            "is_closed": False,
+            "is_anonymous": False,
+            "type": "regular",
+            "allows_multiple_answers": False,
+            "allows_revoting": False,
+            "members_only": False,
+        }
+        return {
+            "edited_message": {"edited_message": {**message, "edit_date": now}},
+            "channel_post": {
+                "channel_post": self._message(
+                    {"id": -100888, "type": "channel", "title": "News"},
+                    user,
+                    text="race day",
+                    sender_chat={"id": -100888, "type": "channel", "title": "News"},
+                )
+            },
+            "edited_channel_post": {
+                "edited_channel_post": {
+                    **self._message({"id": -100888, "type": "channel"}, user, text="x"),
+                    "edit_date": now,
+                }
+            },
+            "business_connection": {
+                "business_connection": {
+                    "id": "bc1",
+                    "user": user,
+                    "user_chat_id": user["id"],
+                    "date": now,
+                    "is_enabled": True,
+                    "can_reply": True,
+                }
+            },
+            "business_message": {"business_message": {**message, "business_connection_id": "bc1"}},
+            "edited_business_message": {
+                "edited_business_message": {
+                    **message,
+                    "business_connection_id": "bc1",
+                    "edit_date": now,
+                }
+            },
+            "deleted_business_messages": {
+                "deleted_business_messages": {
+                    "business_connection_id": "bc1",
+                    "chat": chat,
+                    "message_ids": [1, 2],
+                }
+            },
+            "message_reaction": {
+                "message_reaction": {
+                    "chat": chat,
+                    "message_id": 1,
+                    "user": user,
+                    "date": now,
+                    "old_reaction": [],
+                    "new_reaction": [{"type": "emoji", "emoji": "👍"}],
+                }
+            },
+            "message_reaction_count": {
+                "message_reaction_count": {
+                    "chat": group,
+                    "message_id": 1,
+                    "date": now,
+                    "reactions": [{"type": {"type": "emoji", "emoji": "👍"}, "total_count": 2}],
+                }
+            },
+            "inline_query": {
+                "inline_query": {"id": "iq1", "from": user, "query": "today", "offset": ""}
+            },
+            "chosen_inline_result": {
+                "chosen_inline_result": {"result_id": "r1", "from": user, "query": "today"}
+            },
+            "shipping_query": {
+                "shipping_query": {
+                    "id": "sq1",
+                    "from": user,
+                    "invoice_payload": "p",
+                    "shipping_address": address,
+                }
+            },
+            "pre_checkout_query": {
+                "pre_checkout_query": {
+                    "id": "pc1",
+                    "from": user,
+                    "currency": "EUR",
+                    "total_amount": 100,
+                    "invoice_payload": "p",
+                }
+            },
+            "purchased_paid_media": {
+                "purchased_paid_media": {"from": user, "paid_media_payload": "p"}
+            },
+            "poll": {"poll": poll},
+            "poll_answer": {
+                "poll_answer": {
+                    "poll_id": "poll-2",
+                    "option_ids": [0],
+                    "option_persistent_ids": ["o1"],
+                    "user": user,
+                }
+            },
+            "chat_member": {
+                "chat_member": {
+                    "chat": group,
+                    "from": user,
+                    "date": now,
+                    "old_chat_member": {"status": "left", "user": user},
+                    "new_chat_member": {"status": "member", "user": user},
+                }
+            },
+            "chat_join_request": {
+                "chat_join_request": {
+                    "chat": group,
+                    "from": user,
+                    "user_chat_id": user["id"],
+                    "date": now,
+                }
+            },
+            "chat_boost": {"chat_boost": {"chat": group, "boost": boost}},
+            "removed_chat_boost": {
+                "removed_chat_boost": {
+                    "chat": group,
+                    "boost_id": "b1",
+                    "remove_date": now,
+                    "source": {"source": "premium", "user": user},
+                }
+            },
+            "photo": {"message": self._message(chat, user, photo=photo)},
+            "voice": {"message": self._message(chat, user, voice=voice)},
+            "sticker": {"message": self._message(chat, user, sticker=sticker)},
+            "location": {
+                "message": self._message(chat, user, location={"latitude": 52.5, "longitude": 13.4})
+            },
+            "poll_message": {"message": self._message(chat, user, poll=poll)},
+            "new_chat_members": {"message": self._message(group, user, new_chat_members=[user])},
+            "group_chatter": {"message": self._message(group, user, text="see you at 7")},
+            "unknown_kind": {"some_future_update": {"id": 1}},
         }
 
     # --- reading what the bot did ------------------------------------------------------------

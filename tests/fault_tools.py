@@ -4,8 +4,9 @@
   every open connection and refuses new ones (what clients see while the server restarts);
   `restore()` accepts again on the same port.
 - `FaultyTelegram`: the fake Bot API with scripted faults per method (429 with retry_after,
-  5xx, a read timeout), a gate that holds a method's requests (an update "in flight"), and
-  a switch that keeps getUpdates from confirming (the confirming request never arrives).
+  5xx, a read timeout), a storm of faults on a clock the test moves, a gate that holds a
+  method's requests (an update "in flight"), and a switch that keeps getUpdates from
+  confirming (the confirming request never arrives).
 - `Hipcoach`: `python -m bot.cli <command>` in a subprocess with its log in a file, killed
   with SIGKILL or stopped with SIGTERM.
 - `wait_until`: a bounded wait for a condition (the bound only turns a hang into a failure;
@@ -22,6 +23,7 @@ import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -158,8 +160,10 @@ TIMEOUT = Timeout()
 Fault = ApiError | Timeout
 
 
-def too_many_requests() -> ApiError:
-    return ApiError("Too Many Requests: retry after 1", 429)  # the fake adds retry_after=1
+def too_many_requests(retry_after: int = 1) -> ApiError:
+    return ApiError(
+        f"Too Many Requests: retry after {retry_after}", 429, {"retry_after": retry_after}
+    )
 
 
 def server_error(code: int = 500) -> ApiError:
@@ -173,7 +177,8 @@ class FaultyTelegram(FakeTelegram):
         super().__init__()
         self.faults: dict[str, list[Fault]] = {}  # method -> faults for its next calls
         self.down: list[Fault] | None = None  # while set: every send fails, cycling these
-        self.faults_served: Counter[str] = Counter()
+        self.faults_served: Counter[str] = Counter()  # per method
+        self.codes_served: Counter[int] = Counter()  # per HTTP status (0: a timeout)
         # method -> closed gate holding its calls (sendMessage and editMessageText)
         self.gates: dict[str, asyncio.Event] = {}
         self.held: Counter[str] = Counter()  # requests that reached a closed gate
@@ -181,6 +186,9 @@ class FaultyTelegram(FakeTelegram):
         self.freeze_after: int | None = None  # once this update is served, stop confirming
         self.frozen_polls = 0  # getUpdates requests that were not allowed to confirm
         self._down_calls = 0
+        # A storm on a clock the test moves: (from, until, fault) windows for sends/edits.
+        self._storm: tuple[Callable[[], datetime], list[tuple[datetime, datetime, Fault]]] | None
+        self._storm = None
 
     # --- controls ----------------------------------------------------------------------------
 
@@ -191,6 +199,15 @@ class FaultyTelegram(FakeTelegram):
         gate = self.gates.pop(method, None)
         if gate is not None:
             gate.set()
+
+    def storm(self, clock: Callable[[], datetime], plan: list[tuple[timedelta, Fault]]) -> None:
+        """From the clock's now on, every send and edit fails with the fault of the window
+        it falls in, e.g. [(30 s, 429), (30 s, 500)]; after the last window all goes well."""
+        windows, start = [], clock()
+        for length, fault in plan:
+            windows.append((start, start + length, fault))
+            start += length
+        self._storm = (clock, windows)
 
     def unfreeze(self) -> None:
         self.freeze_after = None
@@ -207,6 +224,7 @@ class FaultyTelegram(FakeTelegram):
         if fault is None:
             return await super()._dispatch(request)
         self.faults_served[method] += 1
+        self.codes_served[fault.code if isinstance(fault, ApiError) else 0] += 1
         if isinstance(fault, Timeout):
             await asyncio.sleep(TIMEOUT_STALL_SECONDS)
             fault = server_error(504)  # nobody reads this: the client has given up
@@ -215,13 +233,19 @@ class FaultyTelegram(FakeTelegram):
             "error_code": fault.code,
             "description": fault.description,
         }
-        if fault.code == 429:
-            body["parameters"] = {"retry_after": 1}
+        if fault.parameters:
+            body["parameters"] = fault.parameters
         return web.json_response(body, status=fault.code)
 
     def _next_fault(self, method: str) -> Fault | None:
         if method in ("getUpdates", "getMe", "answerCallbackQuery"):
             return None
+        if self._storm is not None and method.startswith(("send", "edit")):
+            clock, windows = self._storm
+            now = clock()
+            for start, end, fault in windows:
+                if start <= now < end:
+                    return fault
         if self.down is not None and method.startswith(("send", "edit")):
             fault = self.down[self._down_calls % len(self.down)]
             self._down_calls += 1
@@ -243,6 +267,12 @@ class FaultyTelegram(FakeTelegram):
     async def api_editMessageText(self, call: Call) -> Any:
         await self._gate("editMessageText")
         return await super().api_editMessageText(call)
+
+    async def api_answerCallbackQuery(self, call: Call) -> Any:
+        # Answered after the turn commits and before its replies are sent: holding it
+        # stops a process right between the two.
+        await self._gate("answerCallbackQuery")
+        return await super().api_answerCallbackQuery(call)
 
     async def api_getUpdates(self, call: Call) -> Any:
         if self.frozen:
@@ -342,6 +372,14 @@ class Hipcoach:
         with contextlib.suppress(OSError):
             return self.log_path.read_text(errors="replace")[-tail:]
         return ""
+
+    async def wait_exit(self, timeout: float = WAIT_SECONDS) -> int:
+        """Wait until the process ends by itself; its exit code."""
+        assert self._process is not None
+        try:
+            return await asyncio.wait_for(self._process.wait(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"hipcoach did not exit:\n{self.log()}") from None
 
     async def kill9(self) -> None:
         """SIGKILL: no shutdown code runs, nothing is flushed or confirmed."""

@@ -4,9 +4,12 @@ end-to-end run of `hipcoach run` where a reminder set a minute ahead really arri
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import sys
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -94,19 +97,102 @@ async def test_a_platform_without_a_sender_keeps_its_messages_waiting(
 
 async def test_an_orphaned_claim_is_sent_again_after_its_lease(db: Database, clock: Clock) -> None:
     """A crash between claiming (or sending) and marking: at worst that one message is sent
-    again, ten minutes later."""
+    again, once its lease (30 seconds) has run out."""
     await _queue(db, 1)
     async with db.transaction() as repo:
         claimed = await outbox.claim_messages(
-            repo, NOW, ["console"], 10, NOW + timedelta(minutes=10)
+            repo, NOW, ["console"], 10, NOW + timedelta(seconds=30)
         )
     assert len(claimed) == 1
     sender = RecordingSender(clock)
     sched = scheduler(db, Coach(db, clock=clock), sender, clock)
-    assert await sched.dispatch(NOW + timedelta(minutes=9)) == 0
-    assert await sched.dispatch(NOW + timedelta(minutes=10)) == 1
+    assert await sched.dispatch(NOW + timedelta(seconds=29)) == 0
+    assert await sched.dispatch(NOW + timedelta(seconds=30)) == 1
     assert await sched.dispatch(NOW + timedelta(minutes=30)) == 0
     assert sender.texts() == ["message 0"]
+
+
+@dataclass
+class StallingSender:
+    """A platform that holds each send until the test lets it finish (or fail)."""
+
+    platform: str = "console"
+    gates: dict[str, asyncio.Event] = field(default_factory=dict)
+    failures: dict[str, Exception] = field(default_factory=dict)
+    started: list[str] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+
+    async def send(self, message: Outbound) -> None:
+        self.started.append(message.text)
+        gate = self.gates.setdefault(message.text, asyncio.Event())
+        await gate.wait()
+        if message.text in self.failures:
+            raise self.failures[message.text]
+        self.sent.append(message.text)
+
+    async def until_started(self, text: str) -> None:
+        for _ in range(1000):  # a bound, not a timing
+            if text in self.started:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{text!r} never started")
+
+
+async def test_a_dispatcher_whose_lease_ran_out_overwrites_nothing_and_stops(db_url: str) -> None:
+    """Dispatcher A claims a reminder and stalls past its lease; B takes the row over. When
+    A's send finally fails, A's mark must not touch B's claim, and A sends nothing more."""
+    clock = Clock(NOW)
+    first_db, second_db = Database(db_url), Database(db_url)
+    config = SchedulerConfig(
+        tick_seconds=3600, dispatch_seconds=3600, concurrency=1, lease_seconds=5
+    )
+    try:
+        await _queue(first_db, 2)
+        a, b = StallingSender(), StallingSender()
+        a.failures["message 0"] = TransientFailure("timed out")
+        one = Scheduler(first_db, Coach(first_db), {"console": a}, clock=clock, config=config)
+        two = Scheduler(second_db, Coach(second_db), {"console": b}, clock=clock, config=config)
+        stalled = asyncio.create_task(one.dispatch(NOW))
+        await a.until_started("message 0")
+        later = asyncio.create_task(two.dispatch(NOW + timedelta(seconds=10)))  # lease over
+        await b.until_started("message 0")
+        a.gates["message 0"].set()  # A hears back at last: a failure
+        assert await asyncio.wait_for(stalled, 30) == 0  # a bound: a hang is a failure
+        (row, _) = await outbox_rows(first_db)
+        assert row.status == "sending" and row.last_error == "ClaimExpired"  # still B's
+        b.gates["message 0"].set()
+        b.gates["message 1"] = asyncio.Event()
+        b.gates["message 1"].set()
+        assert await asyncio.wait_for(later, 30) == 2
+        assert a.started == ["message 0"]  # A stopped after its mark found the row taken
+        assert b.sent == ["message 0", "message 1"]
+        assert [r.status for r in await outbox_rows(first_db)] == ["sent", "sent"]
+    finally:
+        await first_db.dispose()
+        await second_db.dispose()
+
+
+async def test_after_a_crash_only_the_message_in_flight_waits_for_its_lease(
+    db: Database, clock: Clock
+) -> None:
+    """A dispatcher dies while sending the first of three messages: the other two go out
+    with the next pass, not when a lease runs out."""
+    await _queue(db, 3)
+    stuck = StallingSender()
+    one_at_a_time = SchedulerConfig(tick_seconds=3600, dispatch_seconds=3600, concurrency=1)
+    dying = Scheduler(db, Coach(db), {"console": stuck}, clock=clock, config=one_at_a_time)
+    crashed = asyncio.create_task(dying.dispatch(NOW))
+    await stuck.until_started("message 0")
+    crashed.cancel()  # the process is gone: nothing of it runs any more
+    with contextlib.suppress(asyncio.CancelledError):
+        await crashed
+    sender = RecordingSender(clock)
+    sched = scheduler(db, Coach(db, clock=clock), sender, clock)
+    assert await sched.dispatch(NOW + timedelta(seconds=1)) == 2
+    assert sender.texts() == ["message 1", "message 2"]
+    lease = timedelta(seconds=one_at_a_time.lease_seconds)
+    assert await sched.dispatch(NOW + lease + timedelta(seconds=1)) == 1  # its lease ran out
+    assert sender.texts() == ["message 1", "message 2", "message 0"]
 
 
 # --- retries and failures -----------------------------------------------------------------
@@ -232,14 +318,16 @@ async def test_a_busy_group_chat_is_paced_by_putting_rows_back(db: Database, clo
     sender = RecordingSender(clock, platform="telegram")
     config = SchedulerConfig(tick_seconds=3600, dispatch_seconds=3600, max_wait=0.5)
     sched = Scheduler(db, Coach(db, clock=clock), {"telegram": sender}, clock=clock, config=config)
-    assert await sched.dispatch(NOW) == 1  # the others would wait 3 s and 6 s
-    later = [r for r in await outbox_rows(db) if r.status == "pending"]
-    assert len(later) == 2 and all(r.not_before > NOW for r in later)
-    assert {r.last_error for r in later} == {"RateLimited"}
+    assert await sched.dispatch(NOW) == 1  # the next would wait 3 s
+    first, second, third = await outbox_rows(db)
+    assert first.status == "sent"
+    assert (second.status, second.last_error) == ("pending", "RateLimited")
+    assert second.not_before > NOW
+    assert (third.status, third.last_error) == ("pending", None)  # in order, behind it
 
 
-def test_the_payload_round_trips_text_buttons_and_flags() -> None:
-    from bot.engine.events import Button
+def test_the_payload_round_trips_text_buttons_flags_files_and_edits() -> None:
+    from bot.engine.events import Attachment, Button
 
     message = Outbound(
         chat_id="c",
@@ -248,6 +336,16 @@ def test_the_payload_round_trips_text_buttons_and_flags() -> None:
         private=True,
     )
     assert decode("c", encode(message)) == message
+    chart = Outbound(
+        chat_id="c",
+        text="Your last 4 weeks",
+        attachment=Attachment("hipcoach-progress.png", b"\x89PNG\r\n\x1a\n\x00\xff", "image/png"),
+        private=True,
+        recipient="42",
+    )
+    assert decode("c", json.loads(json.dumps(encode(chart)))) == chart  # JSON-safe
+    edit = Outbound(chat_id="c", text="Pain now?\n→ 2", edit_ref="17", ephemeral=True)
+    assert decode("c", encode(edit)) == edit
 
 
 # --- end to end ---------------------------------------------------------------------------

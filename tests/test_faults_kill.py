@@ -9,11 +9,14 @@ update's dedup record) before its reply is sent, and each reminder is marked 'se
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -366,3 +369,222 @@ async def test_kill_9_while_dispatching_1000_reminders_loses_none(
     twice = {chat for chat, n in after.items() if n > 1}
     assert max(after.values()) <= 2
     assert twice == in_flight, (twice, in_flight)
+
+
+# --- replies: kill -9 between the commit and the send -----------------------------------------
+
+
+async def test_kill_9_between_commit_and_send_loses_no_reply(
+    fake: FaultyTelegram, sqlite_url: str, tmp_path: Path, fault_report: Any
+) -> None:
+    """Each tap's turn commits (answer and replies), then the process is killed before it
+    sends anything (it waits on answerCallbackQuery, which comes between the two). After
+    the restart the tap is handed out again and is a duplicate; the replies, stored with
+    the answer, are sent by the dispatcher once their short lease has run out."""
+    runner = 6103
+    await onboard(sqlite_url, runner)
+    log = tmp_path / "hipcoach.log"
+    env = hipcoach_env(
+        sqlite_url,
+        fake,
+        HIPCOACH_TICK_SECONDS="3600",
+        HIPCOACH_DISPATCH_SECONDS="0.5",
+        HIPCOACH_SENDING_LEASE_SECONDS="3",
+    )
+    process = await Hipcoach("run", env, log).start()
+    trials = (("2", RAN_Q), ("20 min", RUN_PAIN_Q), ("2", AFTER_RUN_Q))
+    lost = 0
+    try:
+        fake.say(runner, "/checkin")
+        await wait_until(
+            lambda: fake.delivered_texts(runner, PAIN_Q), "pain question", process=process
+        )
+        for label, question in trials:
+            fake.hold("answerCallbackQuery")
+            held = fake.held["answerCallbackQuery"]
+            fake.tap(runner, label)
+            await wait_until(
+                lambda held=held: fake.held["answerCallbackQuery"] > held,
+                "the turn committed",
+                process=process,
+            )
+            await process.kill9()
+            fake.release("answerCallbackQuery")
+            assert fake.delivered_texts(runner, question) == []  # nothing was sent
+            process = await Hipcoach("run", env, log).start()
+            try:
+                await wait_until(
+                    lambda question=question: fake.delivered_texts(runner, question),
+                    f"{question!r} after the restart",
+                    process=process,
+                )
+            except AssertionError:
+                lost += 1
+                raise
+    finally:
+        await process.stop()
+    for label, question in trials:
+        assert len(fake.delivered_texts(runner, question)) == 1, question  # once each
+        assert any(t.endswith(f"→ {label}") for t in fake.delivered_texts(runner))  # edits too
+    _, row = await stored(sqlite_url, runner)
+    assert row is not None
+    facts = (row["pain_now"], row["ran"], row["run_minutes"], row["pain_during"])
+    assert facts == (2, "yes", 20, 2)
+    fault_report(f"{lost} of {len(trials)} replies lost over kill -9 between commit and send")
+
+
+async def test_replies_of_a_web_process_killed_before_sending_are_sent_by_the_clock(
+    fake: FaultyTelegram, sqlite_url: str, tmp_path: Path, fault_report: Any
+) -> None:
+    """`hipcoach web` runs no dispatcher: replies it committed but never sent are sent by
+    `hipcoach clock` (both on the same database), once their lease runs out."""
+    runner = 6104
+    await onboard(sqlite_url, runner)
+    port = free_port()
+    common = {"HIPCOACH_TICK_SECONDS": "3600", "HIPCOACH_SENDING_LEASE_SECONDS": "3"}
+    web_env = hipcoach_env(
+        sqlite_url,
+        fake,
+        TELEGRAM_WEBHOOK_URL="https://coach.example/telegram",
+        TELEGRAM_WEBHOOK_SECRET="web-secret",
+        PORT=str(port),
+        **common,
+    )
+    clock_env = hipcoach_env(sqlite_url, fake, HIPCOACH_DISPATCH_SECONDS="0.5", **common)
+    log = tmp_path / "hipcoach.log"
+    clock_process = await Hipcoach("clock", clock_env, log).start()
+    web = await Hipcoach("web", web_env, log).start()
+    url = f"http://127.0.0.1:{port}"
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "web-secret"}
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            await wait_for_http(http, web)
+            command = fake.message_update(private(runner), person(runner), "/checkin")
+            answer = await http.post(
+                "/telegram", json={"update_id": 88001, **command}, headers=headers
+            )
+            assert answer.status_code == 200
+            await wait_until(lambda: fake.delivered_texts(runner, PAIN_Q), "pain question")
+            sent, data = fake.button_data(runner, "2")
+            tap = fake.callback_update(private(runner), person(runner), sent, data)
+            fake.hold("answerCallbackQuery")
+            posted = asyncio.create_task(
+                http.post("/telegram", json={"update_id": 88002, **tap}, headers=headers)
+            )
+            await wait_until(
+                lambda: fake.held["answerCallbackQuery"] > 0, "the turn committed", process=web
+            )
+            await web.kill9()
+            fake.release("answerCallbackQuery")
+            with contextlib.suppress(httpx.HTTPError):
+                await posted  # the connection died with the process
+        assert fake.delivered_texts(runner, RAN_Q) == []
+        await wait_until(
+            lambda: fake.delivered_texts(runner, RAN_Q),
+            "the next question, sent by the clock process",
+            process=clock_process,
+        )
+    finally:
+        await web.stop()
+        await clock_process.stop()
+    assert len(fake.delivered_texts(runner, RAN_Q)) == 1
+    lost = 1 - len(fake.delivered_texts(runner, RAN_Q))
+    fault_report(f"{lost} of 1 replies lost when the web process died before sending")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def private(runner: int) -> dict[str, Any]:
+    return {"id": runner, "type": "private", "first_name": "Sam"}
+
+
+def person(runner: int) -> dict[str, Any]:
+    return {"id": runner, "is_bot": False, "first_name": "Sam"}
+
+
+async def wait_for_http(http: httpx.AsyncClient, process: Hipcoach) -> None:
+    async def up() -> bool:
+        try:
+            return (await http.get("/healthz")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    for _ in range(600):  # a bound, not a timing
+        if await up():
+            return
+        assert process.returncode is None, process.log()
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the web process never answered\n{process.log()}")
+
+
+# --- kill -9 mid-dispatch: only what is in flight waits ----------------------------------------
+
+
+async def test_after_kill_9_mid_dispatch_only_the_messages_in_flight_wait(
+    fake: FaultyTelegram, sqlite_url: str, tmp_path: Path, fault_report: Any
+) -> None:
+    """60 check-ins are being sent when the process is killed with sends in flight. With the
+    default lease, every other queued check-in goes out within 30 s of the restart; only
+    those in flight wait for their lease (and may then arrive twice)."""
+    count, first = 60, 210_000
+    db = Database(sqlite_url)
+    try:
+        async with db.transaction() as repo:
+            now = datetime.now(UTC) - timedelta(seconds=1)
+            for i in range(count):
+                chat = str(first + i)
+                await outbox.add_message(
+                    repo,
+                    idempotency_key=f"lease:{i}",
+                    platform="telegram",
+                    chat_id=chat,
+                    kind="checkin",
+                    payload=encode(Outbound(chat_id=chat, text=f"Check-in {i}")),
+                    not_before=now,
+                )
+    finally:
+        await db.dispose()
+    env = hipcoach_env(
+        sqlite_url, fake, HIPCOACH_TICK_SECONDS="3600", HIPCOACH_DISPATCH_SECONDS="0.5"
+    )
+    env.pop("HIPCOACH_SENDING_LEASE_SECONDS", None)  # the default lease
+    log = tmp_path / "hipcoach.log"
+
+    def delivered() -> set[int]:
+        return {chat for (chat, _) in fake.messages if chat >= first}
+
+    process = await Hipcoach("run", env, log).start()
+    try:
+        await wait_until(lambda: len(delivered()) >= 10, "10 check-ins sent", process=process)
+        fake.hold("sendMessage")
+        await wait_until(lambda: fake.held["sendMessage"] > 0, "a send in flight", process=process)
+    finally:
+        await process.kill9()
+    fake.release("sendMessage")  # Telegram delivers what it received; nobody hears back
+    status = await outbox_status(sqlite_url)
+    # In flight: claimed by one of the dispatcher's senders (at most `concurrency`), sent or
+    # about to be. Everything else is still queued.
+    in_flight = {int(chat) for chat, state in status.items() if state == "sending"}
+    queued = {int(chat) for chat, state in status.items() if state == "pending"}
+    concurrency = SchedulerConfig().concurrency
+    assert 1 <= len(in_flight) <= concurrency, f"{len(in_flight)} rows held by the dead process"
+    assert queued
+
+    process = await Hipcoach("run", env, log).start()
+    try:
+        await wait_until(
+            lambda: queued <= delivered(),
+            "every queued check-in, within 30 s of the restart",
+            process=process,
+            timeout=30,
+        )
+    finally:
+        await process.stop()
+    fault_report(
+        f"after kill -9 mid-dispatch: {len(queued)} of {len(queued)} queued rows sent within"
+        f" 30 s of the restart ({len(in_flight)} in flight wait for their lease)"
+    )

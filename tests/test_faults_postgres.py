@@ -17,10 +17,8 @@ What the test shows:
 - the service recovers by itself (pool_pre_ping on PostgreSQL, and new connections once
   the server accepts them again): no restart, no manual step.
 
-In polling mode (not shown here) python-telegram-bot confirms an update when it fetches
-the next batch, before handling it: an update that fails during an outage is logged, the
-person's tap spinner is stopped, nothing is stored and it is not redelivered; the question
-stays current, so tapping again works once the database is back.
+In polling mode (not shown here) our getUpdates loop confirms an update only after it was
+handled and waits a database outage out, retrying the same update until it goes in.
 """
 
 from __future__ import annotations
@@ -151,6 +149,7 @@ async def test_a_postgresql_restart_under_load_loses_and_corrupts_nothing(
                     payload=encode(Outbound(chat_id=str(i), text=f"reminder {i}")),
                     not_before=now,
                 )
+        reminders = {str(i) for i in range(MESSAGES)}
         sender = SlowSender()
         scheduler = Scheduler(db, Coach(db), {"console": sender}, config=CONFIG)
 
@@ -210,8 +209,14 @@ async def test_a_postgresql_restart_under_load_loses_and_corrupts_nothing(
                 assert again.status_code == 200
                 assert (await http.get("/healthz")).status_code == 200
                 await wait_until(
-                    lambda: len(sender.sent) == MESSAGES, "every outbox message delivered"
+                    lambda: reminders <= set(sender.sent), "every outbox message delivered"
                 )
+                # A turn that committed just before its connection dropped looked failed to
+                # the runner: its replies, held by a claim, wait in the outbox for the lease
+                # to run out. The runners live on their own (later) clocks: a pass at their
+                # time sends what is left.
+                latest = max(r.clock.now for r in runners) + timedelta(minutes=1)
+                await scheduler.dispatch(latest)
             finally:
                 for task in work:
                     task.cancel()
@@ -224,11 +229,12 @@ async def test_a_postgresql_restart_under_load_loses_and_corrupts_nothing(
 
         assert sum(r.errors for r in runners) > 0  # the outage hit runners mid-conversation
         assert len(fake.calls_to("sendMessage", 5301)) == 1  # the webhook update, once
-        assert max(sender.sent.values()) <= 2
-        assert sum(n - 1 for n in sender.sent.values()) <= CONFIG.concurrency
+        sent = {chat: n for chat, n in sender.sent.items() if chat in reminders}
+        assert max(sent.values()) <= 2
+        assert sum(n - 1 for n in sent.values()) <= CONFIG.concurrency
         async with db.transaction(readonly=True) as repo:
             statuses = Counter(r.status for r in await outbox.list_messages(repo))
-            assert statuses == {"sent": MESSAGES}
+            assert statuses == {"sent": MESSAGES}  # and no reply left behind (sent: deleted)
             for runner in runners:
                 user = await repo.get_user("console", runner.chat.user_id, lock=False)
                 assert user is not None

@@ -13,6 +13,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -25,10 +26,13 @@ from bot.adapters.telegram.adapter import file_url_for
 from bot.config import Settings
 from bot.engine.events import Attachment, Button, ChatKind, InboundKind, Outbound
 from bot.service import Coach
+from bot.storage import outbox
 from bot.storage.db import Database
 from bot.web import build_app
+from scheduler import Scheduler
 from tests.chat_driver import ADULT, CHECKIN_TAPS, Clock, onboarding_taps
 from tests.fake_telegram import BOT_USERNAME, TOKEN, ApiError, Call, FakeTelegram
+from tests.test_scheduler_helpers import TEST_CONFIG
 
 # PTB itself warns about the future type of RetryAfter.retry_after when it builds the error.
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
@@ -308,14 +312,24 @@ async def test_a_runner_who_blocked_the_bot_is_marked_unreachable(
     assert user is not None and user.unreachable
 
 
-async def test_a_rate_limited_reply_is_sent_after_waiting(
-    fake: FakeTelegram, runner: Person
+async def test_a_rate_limited_reply_waits_in_the_outbox_for_its_retry_after(
+    fake: FakeTelegram, runner: Person, bot: TrackingAdapter, db: Database, clock: Clock
 ) -> None:
     fake.fail_next["sendMessage"] = [ApiError("Too Many Requests: retry after 1", 429)]
     calls = await runner.send("/help")
-    sends = [c for c in calls if c.method == "sendMessage"]
-    assert len(sends) == 2  # refused once, then delivered
-    assert "hipcoach — a coach for runners" in sends[-1].text
+    assert [c.method for c in calls] == ["sendMessage"]  # refused: nothing held in memory
+    async with db.transaction(readonly=True) as repo:
+        (waiting,) = await outbox.list_messages(repo, kind="reply")
+    assert (waiting.status, waiting.last_error) == ("pending", "RetryAfter")
+    assert waiting.not_before == clock.now + timedelta(seconds=1)
+
+    sched = Scheduler(db, bot.coach, {"telegram": bot}, clock=clock, config=TEST_CONFIG)
+    assert await sched.dispatch(clock.now) == 0  # not before the platform's retry_after
+    assert await sched.dispatch(clock.now + timedelta(seconds=1)) == 1
+    sends = fake.calls_to("sendMessage", runner.chat_id)
+    assert len(sends) == 2 and "hipcoach — a coach for runners" in sends[-1].text
+    async with db.transaction(readonly=True) as repo:
+        assert await outbox.list_messages(repo, kind="reply") == []  # delivered, then deleted
 
 
 # --- groups -----------------------------------------------------------------------------------

@@ -103,7 +103,7 @@ class ConsoleChat:
                 self._print(_choices(reply.buttons))
 
     async def send(self, message: Outbound) -> None:
-        """A message the bot starts itself (a reminder) appears like any reply."""
+        """The sender for replies and for messages the bot starts itself (reminders)."""
         self.show([message])
 
     def _save(self, filename: str, data: bytes) -> Path:
@@ -123,9 +123,8 @@ class ConsoleChat:
         inbound = self.to_inbound(line)
         if inbound is None:
             return []
-        replies = await self.coach.handle(inbound)
-        self.show(replies)
-        return replies
+        # Each reply is shown as it is sent; the coach has stored it first.
+        return await self.coach.handle(inbound, send=self.send)
 
     async def run(self, read_line: Callable[[], str], *, prompt: bool) -> None:
         if prompt:

@@ -58,6 +58,8 @@ class Inbound:
     display_name: str | None = None
     user_tz: str | None = None  # a timezone the platform knows for the user (Slack `tz`)
     is_admin: bool | None = None  # for group commands; filled by the adapter
+    # Forwarded text or a photo's caption: read as text, never as one of the person's commands.
+    text_only: bool = False
     raw: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
@@ -114,6 +116,9 @@ class Outbound:
     # safety properties are stated in these terms (after an escalation only ESCALATION,
     # CLEARANCE and INFO go out until a clinician clears the runner).
     topic: str = "info"
+    # The platform user id of the person a reply answers (set by the service), so a sender
+    # can address an ephemeral reply in a shared chat to them.
+    recipient: str | None = None
 
     @property
     def flat_buttons(self) -> list[Button]:

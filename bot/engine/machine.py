@@ -255,7 +255,8 @@ def _text(ctx: Ctx, raw: str) -> None:
         return
     text = normalise(raw)
     word = text.lstrip("/").split(" ", 1)
-    if not ctx.in_group and word[0] in COMMANDS and not _matches_option(ctx, text):
+    quoted = ctx.turn.inbound.text_only  # a forward or a caption is not the person's command
+    if not ctx.in_group and not quoted and word[0] in COMMANDS and not _matches_option(ctx, text):
         _command(ctx, word[0], word[1] if len(word) > 1 else "")
         return
     conv = ctx.conv

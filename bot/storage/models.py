@@ -276,18 +276,24 @@ class WarmupSchedule(Base):
 
 
 class OutboxMessage(Base):
-    """A message the bot starts itself, waiting for (or done with) delivery.
+    """A message waiting for (or done with) delivery.
 
-    The scheduler's tick writes it in the same transaction that advances the schedule; the
-    dispatcher sends it. `idempotency_key` (e.g. "checkin:<user>:<local date>") is unique,
-    so one reminder is stored once however often the tick runs. `payload` is the neutral
-    `Outbound` (text, button rows, flags). `last_error` holds an error class name only.
+    The scheduler's tick writes reminders in the same transaction that advances the schedule;
+    a turn writes its replies in the transaction that stores the answer. The turn's own
+    process sends its replies at once when it can; the dispatcher sends everything else.
+    `idempotency_key` (e.g. "checkin:<user>:<local date>", "reply:<platform>:<event>:<n>") is
+    unique, so one message is stored once however often the tick runs or an event arrives.
+    `payload` is the neutral `Outbound` (text, buttons, flags, an attachment or an edit).
+    `last_error` holds an error class name only. Replies are deleted once delivered (or
+    given up): their text is no longer needed, and it may be personal.
     """
 
     __tablename__ = "outbox"
     __table_args__ = (
         UniqueConstraint("idempotency_key"),
         Index("ix_outbox_status_not_before", "status", "not_before"),
+        # A chat's messages go out in order: the dispatcher asks whether an older one waits.
+        Index("ix_outbox_platform_chat_id_status", "platform", "chat_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -300,12 +306,17 @@ class OutboxMessage(Base):
     team_chat_id: Mapped[int | None] = mapped_column(
         ForeignKey("team_chats.id", ondelete="CASCADE"), nullable=True, index=True
     )
-    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # checkin | nudge | warmup
+    # checkin | nudge | warmup | reply (a reply to what someone did)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
     # pending | sending | sent | failed
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
-    # pending: not before this instant; sending: the claim's lease expires at this instant.
+    # Not sent before this instant (a retry-after or a backoff moves it on).
     not_before: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+    # While 'sending': who holds the row (a random token per claim) and until when. A mark
+    # must name the token, so a sender whose lease ran out cannot overwrite the next one's.
+    claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     attempts: Mapped[int] = mapped_column(
         Integer, nullable=False, default=0, server_default=text("0")
     )

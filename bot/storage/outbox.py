@@ -1,19 +1,26 @@
-"""Queries for the scheduler: due check-ins, nudges and warm-ups, and the outbox.
+"""Queries for the scheduler and for sending: due check-ins, nudges and warm-ups, the outbox.
 
 Every function takes a `Repository` (one transaction) and never commits. Claims use
 `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several clock processes (or several
 dispatchers) each take different rows; SQLite ignores the clause, and its BEGIN IMMEDIATE
 write lock already serializes whole transactions.
+
+A claimed row is 'sending' with a random `claim_token` and a `lease_until`. Every mark names
+the token, so a sender whose lease ran out (and whose row another sender took over) changes
+nothing and learns that it lost the claim. A chat's messages go out in order: a row is only
+claimed when no older row of the same chat is still pending or sending.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, delete, false, select, update
+from sqlalchemy import CursorResult, Table, bindparam, case, delete, false, or_, select, update
+from sqlalchemy.orm import aliased
 
 from bot.storage.models import OutboxMessage, TeamChat, User, WarmupSchedule
 from bot.storage.repository import Repository
@@ -21,22 +28,29 @@ from bot.storage.repository import Repository
 __all__ = [
     "FAILED",
     "PENDING",
+    "REPLY",
     "SENDING",
     "SENT",
     "ClaimedMessage",
+    "NewReply",
     "add_message",
+    "add_replies",
     "claim_due_checkins",
     "claim_due_nudges",
     "claim_due_warmups",
     "claim_messages",
     "cleanup_outbox",
     "fail_pending_for_target",
+    "forget_sent_replies",
     "mark_failed",
     "mark_retry",
     "mark_sent",
     "mark_team_chat_unreachable",
     "mark_user_unreachable",
     "message_exists",
+    "move_chat",
+    "new_token",
+    "release",
     "release_expired_claims",
 ]
 
@@ -44,6 +58,12 @@ PENDING = "pending"
 SENDING = "sending"
 SENT = "sent"
 FAILED = "failed"
+UNSENT = (PENDING, SENDING)
+REPLY = "reply"  # the kind of a row holding a reply to what someone did
+
+
+def new_token() -> str:
+    return secrets.token_hex(16)
 
 
 @dataclass(frozen=True)
@@ -58,6 +78,19 @@ class ClaimedMessage:
     attempts: int
     user_id: int | None
     team_chat_id: int | None
+    token: str = ""
+
+
+@dataclass(frozen=True)
+class NewReply:
+    """A reply a turn stores with its answer."""
+
+    idempotency_key: str
+    platform: str
+    chat_id: str
+    payload: dict[str, Any]
+    user_id: int | None = None
+    team_chat_id: int | None = None
 
 
 # --- due work -------------------------------------------------------------------------------
@@ -160,14 +193,120 @@ async def add_message(
     return result.rowcount == 1
 
 
+_REPLY_INSERTS: dict[str, Any] = {}
+
+
+def _reply_insert(repo: Repository) -> Any:
+    """One INSERT for every reply, with its status decided in SQL: 'sending' (claimed by the
+    caller) unless an older message to the same chat still waits, then 'pending'. Rows of
+    the same turn carry the caller's token and never hold each other back. Built once per
+    dialect: the same statement each time is compiled once and sent as one batch."""
+    dialect = repo.dialect_name
+    if dialect not in _REPLY_INSERTS:
+        table = cast(Table, OutboxMessage.__table__)
+        older = aliased(OutboxMessage)
+        waiting = (
+            select(older.id)
+            .where(
+                # Own names: a parameter used twice breaks batched sends on asyncpg.
+                older.platform == bindparam("same_platform"),
+                older.chat_id == bindparam("same_chat_id"),
+                # Not IN (...): an expanding parameter cannot be sent as one batch.
+                or_(older.status == PENDING, older.status == SENDING),
+                or_(older.claim_token.is_(None), older.claim_token != bindparam("same_token")),
+            )
+            .exists()
+        )
+        _REPLY_INSERTS[dialect] = (
+            repo._insert(table)
+            .values(
+                idempotency_key=bindparam("key"),
+                platform=bindparam("platform"),
+                chat_id=bindparam("chat_id"),
+                user_id=bindparam("user_id"),
+                team_chat_id=bindparam("team_chat_id"),
+                kind=REPLY,
+                payload=bindparam("payload", type_=table.c.payload.type),
+                status=case((waiting, PENDING), else_=bindparam("claimed")),
+                not_before=bindparam("now", type_=table.c.not_before.type),
+                attempts=0,
+                created_at=bindparam("created_at", type_=table.c.created_at.type),
+                claim_token=bindparam("token"),
+                lease_until=bindparam("lease_until", type_=table.c.lease_until.type),
+            )
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(table.c.id, table.c.idempotency_key, table.c.status)
+        )
+    return _REPLY_INSERTS[dialect]
+
+
+async def add_replies(
+    repo: Repository,
+    replies: Sequence[NewReply],
+    *,
+    now: datetime,
+    token: str | None,
+    lease_until: datetime,
+) -> list[tuple[int, ClaimedMessage]]:
+    """Store a turn's replies in one statement. With a `token`, each reply whose chat has no
+    older message still waiting is stored already claimed ('sending') for the caller, who
+    sends it at once; the others wait ('pending') for the dispatcher, so a chat's messages
+    keep their order. Returns the claimed ones with their index in `replies`, in order."""
+    if not replies:
+        return []
+    params = [
+        {
+            "key": r.idempotency_key,
+            "platform": r.platform,
+            "chat_id": r.chat_id,
+            "user_id": r.user_id,
+            "team_chat_id": r.team_chat_id,
+            "payload": r.payload,
+            "now": now,
+            "created_at": now,
+            "token": token,
+            "same_platform": r.platform,
+            "same_chat_id": r.chat_id,
+            "same_token": token,
+            "lease_until": lease_until if token is not None else None,
+            "claimed": SENDING if token is not None else PENDING,
+        }
+        for r in replies
+    ]
+    stmt = _reply_insert(repo)
+    result = await repo.session.execute(stmt, params)
+    stored = {key: (id_, state) for id_, key, state in result.all()}
+    claimed = []
+    for n, reply in enumerate(replies):
+        id_, state = stored.get(reply.idempotency_key, (None, None))
+        if id_ is not None and state == SENDING:
+            claimed.append(
+                (
+                    n,
+                    ClaimedMessage(
+                        id=id_,
+                        platform=reply.platform,
+                        chat_id=reply.chat_id,
+                        kind=REPLY,
+                        payload=reply.payload,
+                        attempts=0,
+                        user_id=reply.user_id,
+                        team_chat_id=reply.team_chat_id,
+                        token=token or "",
+                    ),
+                )
+            )
+    return claimed
+
+
 async def release_expired_claims(repo: Repository, now: datetime) -> int:
     """Rows left in 'sending' past their lease (the process died) become pending again."""
     result = cast(
         CursorResult[Any],
         await repo.session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.status == SENDING, OutboxMessage.not_before <= now)
-            .values(status=PENDING, last_error="ClaimExpired")
+            .where(OutboxMessage.status == SENDING, OutboxMessage.lease_until <= now)
+            .values(status=PENDING, claim_token=None, lease_until=None, last_error="ClaimExpired")
         ),
     )
     return result.rowcount
@@ -179,27 +318,43 @@ async def claim_messages(
     platforms: Sequence[str],
     limit: int,
     lease_until: datetime,
+    token: str | None = None,
 ) -> list[ClaimedMessage]:
-    """Take up to `limit` pending rows due at `now` for the given platforms and mark them
-    'sending' with a lease; the caller commits before sending anything."""
+    """Take up to `limit` pending rows due at `now` for the given platforms, each the oldest
+    unsent message of its chat, and mark them 'sending' under `token` until `lease_until`;
+    the caller commits before sending anything."""
     if not platforms:
         return []
+    token = token or new_token()
+    older = aliased(OutboxMessage)
+    ahead = (
+        select(older.id)
+        .where(
+            older.platform == OutboxMessage.platform,
+            older.chat_id == OutboxMessage.chat_id,
+            older.status.in_(UNSENT),
+            older.id < OutboxMessage.id,
+        )
+        .exists()
+    )
     stmt = (
         select(OutboxMessage)
         .where(
             OutboxMessage.status == PENDING,
             OutboxMessage.not_before <= now,
             OutboxMessage.platform.in_(list(platforms)),
+            ~ahead,
         )
         .order_by(OutboxMessage.not_before, OutboxMessage.id)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=OutboxMessage)
         .execution_options(populate_existing=True)
     )
     rows = list(await repo.session.scalars(stmt))
     for row in rows:
         row.status = SENDING
-        row.not_before = lease_until
+        row.claim_token = token
+        row.lease_until = lease_until
     await repo.session.flush()
     return [
         ClaimedMessage(
@@ -211,35 +366,77 @@ async def claim_messages(
             attempts=row.attempts,
             user_id=row.user_id,
             team_chat_id=row.team_chat_id,
+            token=token,
         )
         for row in rows
     ]
 
 
-async def _set(repo: Repository, message_id: int, **values: Any) -> bool:
-    # Only a row we still hold as 'sending' is changed: if its lease expired and another
-    # dispatcher took it, that one decides.
+def _held(message: ClaimedMessage) -> Any:
+    return (
+        (OutboxMessage.id == message.id)
+        & (OutboxMessage.status == SENDING)
+        & (OutboxMessage.claim_token == message.token)
+    )
+
+
+async def _set(repo: Repository, message: ClaimedMessage, **values: Any) -> bool:
+    """Change a row we still hold; False if we no longer do (our lease ran out and another
+    sender took it over: that one decides)."""
     result = cast(
         CursorResult[Any],
         await repo.session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status == SENDING)
-            .values(**values)
+            .where(_held(message))
+            .values(claim_token=None, lease_until=None, **values)
         ),
     )
     return result.rowcount == 1
 
 
-async def mark_sent(repo: Repository, message_id: int, at: datetime) -> bool:
-    return await _set(repo, message_id, status=SENT, sent_at=at, last_error=None)
+async def _forget(repo: Repository, message: ClaimedMessage) -> bool:
+    """A reply that is delivered (or given up) is deleted: its text may be personal."""
+    result = cast(
+        CursorResult[Any],
+        await repo.session.execute(delete(OutboxMessage).where(_held(message))),
+    )
+    return result.rowcount == 1
+
+
+async def forget_sent_replies(repo: Repository, messages: Sequence[ClaimedMessage]) -> int:
+    """Delete delivered replies we still hold, in one statement (one turn's rows share a
+    token); returns how many were still ours."""
+    by_token: dict[str, list[int]] = {}
+    for message in messages:
+        by_token.setdefault(message.token, []).append(message.id)
+    deleted = 0
+    for token, ids in by_token.items():
+        result = cast(
+            CursorResult[Any],
+            await repo.session.execute(
+                delete(OutboxMessage).where(
+                    OutboxMessage.id.in_(ids),
+                    OutboxMessage.status == SENDING,
+                    OutboxMessage.claim_token == token,
+                )
+            ),
+        )
+        deleted += result.rowcount
+    return deleted
+
+
+async def mark_sent(repo: Repository, message: ClaimedMessage, at: datetime) -> bool:
+    if message.kind == REPLY:
+        return await _forget(repo, message)
+    return await _set(repo, message, status=SENT, sent_at=at, last_error=None)
 
 
 async def mark_retry(
-    repo: Repository, message_id: int, not_before: datetime, error: str, attempts: int
+    repo: Repository, message: ClaimedMessage, not_before: datetime, error: str, attempts: int
 ) -> bool:
     return await _set(
         repo,
-        message_id,
+        message,
         status=PENDING,
         not_before=not_before,
         last_error=error[:200],
@@ -247,8 +444,47 @@ async def mark_retry(
     )
 
 
-async def mark_failed(repo: Repository, message_id: int, error: str, attempts: int) -> bool:
-    return await _set(repo, message_id, status=FAILED, last_error=error[:200], attempts=attempts)
+async def mark_failed(repo: Repository, message: ClaimedMessage, error: str, attempts: int) -> bool:
+    if message.kind == REPLY:
+        return await _forget(repo, message)
+    return await _set(repo, message, status=FAILED, last_error=error[:200], attempts=attempts)
+
+
+async def release(
+    repo: Repository, messages: Sequence[ClaimedMessage], not_before: datetime
+) -> int:
+    """Hand rows we hold but did not send back to the dispatcher (still in order)."""
+    released = 0
+    for message in messages:
+        released += int(await _set(repo, message, status=PENDING, not_before=not_before))
+    return released
+
+
+async def move_chat(
+    repo: Repository,
+    platform: str,
+    old_chat_id: str,
+    new_chat_id: str,
+    team_chat_id: int | None = None,
+) -> int:
+    """Messages still waiting for a chat that moved (a group became a supergroup) go to its
+    new id; `team_chat_id` re-points them to the team chat that now has that id."""
+    values: dict[str, Any] = {"chat_id": new_chat_id}
+    if team_chat_id is not None:
+        values["team_chat_id"] = team_chat_id
+    result = cast(
+        CursorResult[Any],
+        await repo.session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.platform == platform,
+                OutboxMessage.chat_id == old_chat_id,
+                OutboxMessage.status.in_(UNSENT),
+            )
+            .values(**values)
+        ),
+    )
+    return result.rowcount
 
 
 async def fail_pending_for_target(
@@ -261,6 +497,15 @@ async def fail_pending_for_target(
         target = OutboxMessage.team_chat_id == team_chat_id
     else:
         return 0
+    # Replies that can no longer reach anyone are dropped (their text may be personal).
+    dropped = cast(
+        CursorResult[Any],
+        await repo.session.execute(
+            delete(OutboxMessage).where(
+                target, OutboxMessage.status == PENDING, OutboxMessage.kind == REPLY
+            )
+        ),
+    )
     result = cast(
         CursorResult[Any],
         await repo.session.execute(
@@ -269,7 +514,7 @@ async def fail_pending_for_target(
             .values(status=FAILED, last_error=error[:200])
         ),
     )
-    return result.rowcount
+    return result.rowcount + dropped.rowcount
 
 
 async def mark_user_unreachable(repo: Repository, user_id: int) -> None:

@@ -550,6 +550,42 @@ class Repository:
             await self.session.flush()
         return chat
 
+    async def move_team_chat(
+        self, platform: str, old_chat_id: str, new_chat_id: str
+    ) -> TeamChat | None:
+        """The chat now lives at `new_chat_id` (a Telegram group became a supergroup): its
+        warm-ups, timezone and conversation move there. If the new id already has a row (a
+        message from the supergroup came first), the old chat's schedules and settings are
+        merged into it and the old row goes. Returns the chat at the new id, if any."""
+        old = await self.get_team_chat(platform, old_chat_id)
+        new = await self.get_team_chat(platform, new_chat_id)
+        if old is None:
+            return new
+        if new is None:
+            old.chat_id = new_chat_id
+            await self.session.flush()
+            return old
+        await self.session.execute(
+            update(WarmupSchedule)
+            .where(WarmupSchedule.team_chat_id == old.id)
+            .values(team_chat_id=new.id)
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.team_chat_id == old.id)
+            .values(team_chat_id=new.id)
+        )
+        new.timezone = new.timezone or old.timezone
+        new.title = new.title or old.title
+        if not new.conversation:
+            new.conversation = dict(old.conversation or {})
+            flag_modified(new, "conversation")
+        new.unreachable = False
+        await self.session.delete(old)
+        await self.session.flush()
+        return new
+
     async def save_team_chat(self, chat: TeamChat) -> None:
         """Write the chat's changes now (its conversation JSON always, as in save_user)."""
         self.session.add(chat)

@@ -91,6 +91,9 @@ PERMANENT_ERRORS = frozenset(
         "invalid_arguments",
     }
 )
+# Of those, the ones about the message itself: it is dropped, the person stays reachable
+# (replies go through the outbox too, and one bad reply must not silence someone).
+MESSAGE_ERRORS = frozenset({"invalid_blocks", "msg_too_long", "no_text", "invalid_arguments"})
 # Errors meaning the token itself is dead (revoked, uninstalled, deleted workspace): nothing
 # more can be sent to that workspace with it.
 TOKEN_ERRORS = frozenset(
@@ -604,8 +607,7 @@ class SlackAdapter:
         dm = await self._dm(where)
         where = replace(where, dm_channel=dm)
         inbound = await self._private_inbound(where, event_id=event_id, **_parse_words(text))
-        replies = await self.coach.handle(inbound)
-        await self._deliver(replies, where)
+        replies = await self.coach.handle(inbound, send=self._sender(where))
         if replies and where.channel_id != dm and where.response_url:
             await self._respond(
                 where.response_url,
@@ -626,7 +628,7 @@ class SlackAdapter:
             text=self.coach.content.message("slack_group_unknown"),
             ephemeral=True,
         )
-        await self._deliver(await self.coach.handle(inbound, fallback=[unknown]), where)
+        await self.coach.handle(inbound, send=self._sender(where), fallback=[unknown])
 
     async def _message(
         self, body: dict[str, Any], event: dict[str, Any], workspace: Workspace | None
@@ -645,7 +647,7 @@ class SlackAdapter:
         fields = _parse_words(text) if text else {"kind": InboundKind.TEXT, "text": ""}
         event_id = where.scoped(str(body.get("event_id") or event.get("ts")))
         inbound = await self._private_inbound(where, event_id=event_id, **fields)
-        await self._deliver(await self.coach.handle(inbound), where)
+        await self.coach.handle(inbound, send=self._sender(where))
 
     async def _mention(
         self,
@@ -723,12 +725,12 @@ class SlackAdapter:
                 return
             where = replace(where, dm_channel=dm)
             inbound = await self._private_inbound(where, **base)
-            await self._deliver(await self.coach.handle(inbound), where)
+            await self.coach.handle(inbound, send=self._sender(where))
             if from_home:
                 await self.publish_home(where)
             return
         inbound = await self._group_inbound(where, channel_name=None, **base)
-        await self._deliver(await self.coach.handle(inbound), where)
+        await self.coach.handle(inbound, send=self._sender(where))
 
     async def _joined(
         self, body: dict[str, Any], event: dict[str, Any], workspace: Workspace | None
@@ -751,7 +753,7 @@ class SlackAdapter:
             kind=InboundKind.JOINED,
             chat_kind=ChatKind.GROUP,
         )
-        await self._deliver(await self.coach.handle(inbound), where)
+        await self.coach.handle(inbound, send=self._sender(where))
 
     async def _private_inbound(self, where: Where, **fields: Any) -> Inbound:
         user = await self._user(where)
@@ -858,17 +860,26 @@ class SlackAdapter:
 
     # --- outbound -------------------------------------------------------------------------
 
-    async def _deliver(self, replies: list[Outbound], where: Where) -> None:
-        for out in replies:
+    def _sender(self, where: Where) -> Callable[[Outbound], Awaitable[None]]:
+        """Sends a reply at once, routed by where the event happened (response_url,
+        ephemeral, thread, the DM); a failure becomes a bot.delivery error, and the reply
+        waits in the outbox for the dispatcher (which uses `send`)."""
+
+        async def send(out: Outbound) -> None:
             try:
                 await self._deliver_one(out, where)
-            except SLACK_IO_ERRORS as exc:
-                error = api_error(exc) or None
+            except WorkspaceUnavailable as exc:
+                raise (PermanentFailure if exc.permanent else TransientFailure)(str(exc)) from exc
+            except SlackApiError as exc:
+                error = api_error(exc)
                 if error in TOKEN_ERRORS:
                     client = await self._client(where.workspace)
-                    await self._token_failed(where.workspace, client, str(error))
-                    return
-                log.warning("slack reply failed user=%s error=%s", where.user_id, error or "io")
+                    raise await self._token_failed(where.workspace, client, error) from exc
+                raise delivery_error(exc) from exc
+            except SLACK_IO_ERRORS as exc:
+                raise TransientFailure(type(exc).__name__) from exc
+
+        return send
 
     async def _deliver_one(self, out: Outbound, where: Where) -> None:
         """Deliver one reply to the person who acted, given where they acted."""
@@ -956,14 +967,16 @@ class SlackAdapter:
     async def send(self, message: Outbound) -> None:
         """Deliver one outbox message, or raise RetryAfter / TransientFailure /
         PermanentFailure (bot.delivery). The stored chat id names the workspace whose
-        token is used."""
+        token is used; a reply meant for one person in a channel names them in
+        `recipient`."""
         workspace, chat_id = unscope(message.chat_id)
-        if (message.private or message.attachment is not None) and not is_dm_channel(chat_id):
+        in_dm = is_dm_channel(chat_id)
+        for_one = message.private or message.ephemeral or message.open_private
+        recipient = bare(message.recipient) if message.recipient else None
+        if not in_dm and (message.attachment is not None or (for_one and not recipient)):
+            # Personal, or meant for one person in a channel with nobody named: posting it
+            # would show it to everyone.
             raise PermanentFailure("personal message for a non-DM channel refused")
-        if (message.ephemeral or message.open_private) and not is_dm_channel(chat_id):
-            # Meant for one person in a channel, and an outbox row does not say whom:
-            # posting it would show it to everyone.
-            raise PermanentFailure("ephemeral message for a channel refused")
         try:
             await self._prepare()
             client = await self._client(workspace)
@@ -971,15 +984,17 @@ class SlackAdapter:
             raise (PermanentFailure if exc.permanent else TransientFailure)(str(exc)) from exc
         try:
             if message.edit_ref is not None:
-                await client.chat_update(
-                    channel=chat_id, ts=message.edit_ref, **render_plain(message.text)
-                )
+                await self._update(client, chat_id, message)
             elif message.attachment is not None:
                 await self._upload(client, chat_id, message)
             else:
                 more = self.coach.content.message("slack_more_buttons")
                 for payload in render_outbound(message, more_text=more):
-                    await client.chat_postMessage(channel=chat_id, **payload)
+                    if for_one and not in_dm and recipient:
+                        # A reply for the person who acted, in a channel: only they see it.
+                        await client.chat_postEphemeral(channel=chat_id, user=recipient, **payload)
+                    else:
+                        await client.chat_postMessage(channel=chat_id, **payload)
         except SlackApiError as exc:
             error = api_error(exc)
             if error in TOKEN_ERRORS:
@@ -987,6 +1002,23 @@ class SlackAdapter:
             raise delivery_error(exc) from exc
         except SLACK_IO_ERRORS as exc:
             raise TransientFailure(type(exc).__name__) from exc
+
+    async def _update(self, client: AsyncWebClient, chat_id: str, message: Outbound) -> None:
+        """An edit from the outbox. It only tidies an answered question, so one Slack will
+        not take (the message is ephemeral or gone) is dropped rather than retried."""
+        assert message.edit_ref is not None
+        try:
+            await client.chat_update(
+                channel=chat_id, ts=message.edit_ref, **render_plain(message.text)
+            )
+        except SlackApiError as exc:
+            error = api_error(exc)
+            if error in TOKEN_ERRORS:
+                raise
+            failure = delivery_error(exc)
+            if isinstance(failure, RetryAfter):
+                raise failure from exc
+            raise DeliveryError(error or "edit refused") from exc
 
 
 def _readable_timestamp(value: str | None) -> bool:
@@ -1022,6 +1054,8 @@ def delivery_error(exc: SlackApiError) -> Exception:
         except (TypeError, ValueError):
             seconds = 1.0
         return RetryAfter(seconds)
+    if error in MESSAGE_ERRORS:
+        return DeliveryError(error)
     if error in PERMANENT_ERRORS:
         return PermanentFailure(error)
     if status >= 500:

@@ -1,8 +1,15 @@
 """The Telegram adapter: python-telegram-bot as transport only.
 
-Every update goes through one handler that makes an `Inbound`, hands it to the `Coach`
-(one transaction per event, deduplicated on `update_id`) and renders the replies. No
-ConversationHandler, no PTB persistence, no JobQueue: state and schedules live in our tables.
+Every update goes through one handler that makes an `Inbound`, has the `Coach` record it
+(one transaction per event, deduplicated on `update_id`, replies stored in the outbox) and
+then sends the replies at once. No ConversationHandler, no PTB persistence, no JobQueue:
+state and schedules live in our tables.
+
+Polling is our own getUpdates loop. It fetches raw JSON and parses each update on its own,
+so one update python-telegram-bot cannot parse (an older Bot API server's poll, a field a
+newer version requires) is skipped and confirmed, with a log line holding only its id,
+instead of failing the whole batch. The loop never ends on an error; if it ends anyway (the
+token was revoked), `health()` says why and the CLI exits non-zero.
 
 Logs carry ids and kinds only, never what anyone wrote.
 """
@@ -11,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hmac
 import logging
 import time
@@ -22,7 +28,6 @@ from datetime import timedelta
 from http import HTTPStatus
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -37,12 +42,15 @@ from telegram import (
 from telegram.error import (
     BadRequest,
     ChatMigrated,
+    EndPointNotFound,
     Forbidden,
+    InvalidToken,
     NetworkError,
     RetryAfter,
     TelegramError,
 )
 from telegram.ext import Application, ApplicationBuilder
+from telegram.warnings import PTBUserWarning
 
 from bot import delivery
 from bot.adapters.telegram import convert
@@ -55,18 +63,26 @@ from bot.engine.events import (
     InboundKind,
     Outbound,
 )
-from bot.service import Coach
+from bot.service import Coach, Handled
+from bot.storage.errors import is_outage
 
 log = logging.getLogger("hipcoach.telegram")
 
+# We call getUpdates through do_api_request on purpose (raw JSON, see _fetch); PTB suggests
+# its parsing get_updates instead.
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
+
 POLL_SECONDS = 25  # long-poll: Telegram holds getUpdates open until something arrives
+POLL_READ_MARGIN = 10  # seconds the read may take beyond the long poll itself
 UPDATE_ATTEMPTS = 3  # for a polled update failing with something other than an outage
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member", "channel_post"]
 ADMIN_STATUSES = ("creator", "administrator")
 ADMIN_CACHE_SECONDS = 60.0
-SEND_ATTEMPTS = 3  # for replies: the first try plus two retries
+# answerCallbackQuery and getChatMember (not messages: those go through the outbox). They
+# hold up the update being handled, so only a short wait is worth it.
+SEND_ATTEMPTS = 3
 BACKOFF_SECONDS = (0.5, 2.0)
-MAX_RETRY_AFTER = 30.0  # longer waits than this are not worth holding a reply for
+MAX_RETRY_AFTER = 5.0
 COMMAND_DESCRIPTION_KEYS = {word: f"telegram_command_{word}" for word in COMMANDS}
 NOT_FOUND_ERRORS = ("chat not found", "user not found", "bot was kicked", "chat was deleted")
 IGNORED_EDIT_ERRORS = ("message is not modified", "message to edit not found")
@@ -109,6 +125,7 @@ class TelegramAdapter:
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self._initialized = False
         self._poller: asyncio.Task[None] | None = None
+        self._stopped_because: str | None = None
         self._admin_cache: dict[tuple[str, str], tuple[float, bool]] = {}
 
     @property
@@ -133,6 +150,18 @@ class TelegramAdapter:
         self._poller = asyncio.create_task(self._poll(), name="telegram-polling")
         log.info("telegram polling started bot=%s", self.bot.id)
 
+    def health(self) -> str | None:
+        """None while healthy; otherwise a short reason (for /healthz and the CLI)."""
+        poller = self._poller
+        if poller is None or not poller.done():
+            return None
+        if self._stopped_because:
+            return f"telegram polling stopped: {self._stopped_because}"
+        if poller.cancelled():
+            return "telegram polling stopped: cancelled"
+        error = poller.exception()
+        return f"telegram polling stopped: {type(error).__name__ if error else 'ended'}"
+
     async def _poll(self) -> None:
         """Our own getUpdates loop instead of PTB's Updater.
 
@@ -140,30 +169,63 @@ class TelegramAdapter:
         fetched it, before the updates are handled, so a crash or a database outage in
         between loses them. Here an update is confirmed only after it was handled; if the
         process dies first, Telegram hands it out again and the dedup record on update_id
-        makes the second delivery harmless.
+        makes the second delivery harmless. An update that cannot be parsed is confirmed
+        and skipped. Nothing but a rejected token (or cancellation) ends the loop.
         """
         offset: int | None = None
         delay = 1.0
         while True:
             try:
-                updates = await self.bot.get_updates(
-                    offset=offset, timeout=POLL_SECONDS, allowed_updates=ALLOWED_UPDATES
-                )
+                batch = await self._fetch(offset)
                 delay = 1.0
+            except (InvalidToken, EndPointNotFound):
+                self._stopped_because = "the bot token was rejected"
+                log.error("telegram getUpdates: the bot token was rejected; polling stops")
+                return
             except RetryAfter as error:
                 await asyncio.sleep(retry_seconds(error))
                 continue
-            except TelegramError as error:  # network errors, timeouts, 5xx
-                log.warning("telegram getUpdates failed error=%s", _describe(error))
+            except Exception as error:  # network errors, timeouts, 5xx, a 409, odd JSON
+                log.warning("telegram getUpdates failed error=%s", type(error).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
-            for update in updates:
-                await self._handle_until_done(update)
-                offset = update.update_id + 1
+            for raw in batch:
+                update_id = _update_id(raw)
+                if update_id is None:
+                    log.warning("telegram getUpdates: an item without an update id; skipped")
+                    continue
+                update = self._parse(raw, update_id)
+                if update is not None:
+                    await self._handle_until_done(update)
+                offset = max(offset or 0, update_id + 1)
+
+    async def _fetch(self, offset: int | None) -> list[Any]:
+        """One getUpdates call, as raw JSON: PTB's get_updates parses (and, on a failure,
+        logs) the whole batch at once."""
+        params: dict[str, Any] = {"timeout": POLL_SECONDS, "allowed_updates": ALLOWED_UPDATES}
+        if offset is not None:
+            params["offset"] = offset
+        result = await self.bot.do_api_request(
+            "getUpdates", api_kwargs=params, read_timeout=POLL_SECONDS + POLL_READ_MARGIN
+        )
+        if not isinstance(result, list):
+            raise TypeError(f"getUpdates returned {type(result).__name__}, not a list")
+        return result
+
+    def _parse(self, raw: Any, update_id: int) -> Update | None:
+        try:
+            return Update.de_json(raw, self.bot)
+        except Exception as error:  # what failed says nothing about the person; its id does
+            log.warning(
+                "telegram update=%s could not be read (%s); skipped",
+                update_id,
+                type(error).__name__,
+            )
+            return None
 
     async def _handle_until_done(self, update: Update) -> None:
-        """Handle one polled update. Database and network trouble is waited out (nothing a
+        """Handle one polled update. A database or network outage is waited out (nothing a
         runner sent is dropped); an update that fails for any other reason is given up
         after a few tries so one bad update cannot stall everyone behind it."""
         delay, failures = 0.5, 0
@@ -171,22 +233,23 @@ class TelegramAdapter:
             try:
                 await self.handle_update(update)
                 return
-            except (DBAPIError, OSError, TimeoutError) as error:
-                log.warning(
-                    "telegram update=%s waiting for the database error=%s",
-                    update.update_id,
-                    type(error).__name__,
-                )
             except Exception as error:
-                failures += 1
-                log.error(
-                    "telegram update failed update=%s error=%s",
-                    update.update_id,
-                    type(error).__name__,
-                    exc_info=True,
-                )
-                if failures >= UPDATE_ATTEMPTS:
-                    return
+                if is_outage(error):
+                    log.warning(
+                        "telegram update=%s waiting for the database error=%s",
+                        update.update_id,
+                        type(error).__name__,
+                    )
+                else:
+                    failures += 1
+                    log.error(
+                        "telegram update failed update=%s error=%s",
+                        update.update_id,
+                        type(error).__name__,
+                        exc_info=True,
+                    )
+                    if failures >= UPDATE_ATTEMPTS:
+                        return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
 
@@ -240,23 +303,54 @@ class TelegramAdapter:
             return Response(status_code=HTTPStatus.FORBIDDEN)
         try:
             data = await request.json()
-            update = Update.de_json(data, self.bot)
-        except Exception:  # malformed body: nothing Telegram can fix by retrying
-            log.warning("telegram webhook: unreadable update")
+        except Exception:  # not JSON at all: nothing Telegram can fix by retrying
+            log.warning("telegram webhook: unreadable body")
             return JSONResponse({"ok": False}, status_code=HTTPStatus.BAD_REQUEST)
+        update_id = _update_id(data)
+        update = self._parse(data, update_id if update_id is not None else -1)
+        if update is None:
+            # Confirmed and skipped, as in polling: any error status makes Telegram retry.
+            return JSONResponse({"ok": True})
         await self._initialize()
-        # An error before the turn commits answers 500, so Telegram delivers the update again;
-        # dedup on update_id makes that safe.
-        await self.handle_update(update)
+        try:
+            await self.handle_update(update)
+        except Exception as error:
+            if is_outage(error):
+                # Nothing committed: 500, so Telegram delivers the update again later;
+                # dedup on update_id makes that safe.
+                log.warning(
+                    "telegram webhook update=%s waiting for the database error=%s",
+                    update.update_id,
+                    type(error).__name__,
+                )
+                return JSONResponse({"ok": False}, status_code=HTTPStatus.INTERNAL_SERVER_ERROR)
+            # The same update would fail the same way each time: answer 200, or Telegram
+            # would redeliver it forever.
+            log.error(
+                "telegram webhook update failed update=%s error=%s",
+                update.update_id,
+                type(error).__name__,
+                exc_info=True,
+            )
         return JSONResponse({"ok": True})
 
     # --- one update ------------------------------------------------------------------------
 
     async def handle_update(self, update: Update) -> None:
-        """Turn one update into an Inbound, run the coach, answer, render the replies."""
-        if self._blocked_us(update):
+        """Turn one update into an Inbound, have the coach record it, answer the tap, then
+        send the replies (what cannot go now stays in the outbox for the dispatcher)."""
+        moved = convert.migration(update)
+        if moved is not None:
+            await self.coach.migrate_chat(self.platform, *moved)
+            return
+        gone = convert.removed(update)
+        if gone is not None:
             assert update.my_chat_member is not None
-            await self.coach.mark_unreachable(self.platform, str(update.my_chat_member.chat.id))
+            chat_id = str(update.my_chat_member.chat.id)
+            if gone == ChatKind.PRIVATE:
+                await self.coach.mark_unreachable(self.platform, chat_id)
+            else:
+                await self.coach.mark_chat_unreachable(self.platform, chat_id)
             return
         inbound = convert.to_inbound(update, self.bot.username)
         query = update.callback_query
@@ -272,41 +366,26 @@ class TelegramAdapter:
             inbound.chat_kind.value,
         )
         try:
-            replies = await self.coach.handle(inbound)
+            handled = await self.coach.record(inbound)
         except Exception:
             if query is not None:
                 await self._answer_query(query.id, None)
             raise
         toast = None
         if query is not None and inbound.chat_kind == ChatKind.GROUP:
-            # A short note only the person who tapped should see: Telegram's ephemeral.
-            notes = [r for r in replies if r.ephemeral and _fits_toast(r)]
-            if notes:
-                toast = notes[0].text
-                replies = [r for r in replies if r is not notes[0]]
+            toast = _toast(handled)
         if query is not None:
-            await self._answer_query(query.id, toast)
-        for reply in replies:
-            try:
-                await self._deliver(reply, retries=True)
-            except Forbidden:
-                log.info("telegram forbidden update=%s", inbound.event_id)
-                if inbound.chat_kind == ChatKind.PRIVATE:
-                    await self.coach.mark_unreachable(self.platform, inbound.user_id)
-                return
-            except TelegramError as error:
-                # The turn is committed; a failed reply is logged, not retried forever.
-                log.warning(
-                    "telegram reply failed update=%s error=%s", inbound.event_id, _describe(error)
-                )
+            # A short note only the person who tapped should see: Telegram's ephemeral.
+            await self._answer_query(query.id, toast.text if toast is not None else None)
+        await self.coach.deliver(handled, self._reply_sender(toast))
 
-    def _blocked_us(self, update: Update) -> bool:
-        change = update.my_chat_member
-        return (
-            change is not None
-            and convert.chat_kind(change.chat) == ChatKind.PRIVATE
-            and change.new_chat_member.status in convert.GONE_STATUSES
-        )
+    def _reply_sender(self, shown: Outbound | None) -> Callable[[Outbound], Awaitable[None]]:
+        async def send(message: Outbound) -> None:
+            if message is shown:
+                return  # already shown as the tap's pop-up
+            await self.send(message)
+
+        return send
 
     async def _answer_query(self, query_id: str, text: str | None) -> None:
         try:
@@ -350,9 +429,17 @@ class TelegramAdapter:
     # --- rendering -------------------------------------------------------------------------
 
     async def send(self, message: Outbound) -> None:
-        """The Sender contract for messages the bot starts itself (the outbox)."""
+        """The Sender contract (bot/delivery.py): one attempt, or a DeliveryError. Used for
+        replies sent at once and for everything the dispatcher sends."""
         try:
-            await self._deliver(message, retries=False)
+            try:
+                await self._deliver(message)
+            except ChatMigrated as error:
+                # The group became a supergroup under a new id: follow it, and remember it.
+                new_id = str(error.new_chat_id)
+                log.info("telegram chat migrated; following it")
+                await self.coach.migrate_chat(self.platform, message.chat_id, new_id)
+                await self._deliver(replace(message, chat_id=new_id))
         except Forbidden as error:
             raise delivery.PermanentFailure(_describe(error)) from error
         except RetryAfter as error:
@@ -363,23 +450,20 @@ class TelegramAdapter:
             # This message can never be sent as it is, but the chat is fine: drop the message,
             # keep the target.
             raise delivery.DeliveryError(_describe(error)) from error
-        except ChatMigrated as error:  # a group became a supergroup under a new id
-            raise delivery.PermanentFailure(_describe(error)) from error
+        except ChatMigrated as error:  # migrated twice in a row: not followed further
+            raise delivery.TransientFailure(_describe(error)) from error
         except NetworkError as error:  # includes TimedOut
             raise delivery.TransientFailure(_describe(error)) from error
         except TelegramError as error:
             raise delivery.TransientFailure(_describe(error)) from error
 
-    async def _deliver(self, out: Outbound, *, retries: bool) -> None:
+    async def _deliver(self, out: Outbound) -> None:
         if out.private and convert.is_group_chat_id(out.chat_id):
             log.warning("telegram: private message for a group dropped chat=%s", out.chat_id)
             return
-        run: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]] = (
-            self._retrying if retries else _once
-        )
         chat_id = int(out.chat_id)
         if out.edit_ref is not None:
-            await self._edit(chat_id, int(out.edit_ref), out.text, run)
+            await self._edit(chat_id, int(out.edit_ref), out.text)
             return
         url_button = None
         if out.open_private and self.bot.username:
@@ -394,36 +478,24 @@ class TelegramAdapter:
             last_markup = markup if not rest else None
             upload = InputFile(attachment.data, filename=attachment.filename)
             if attachment.is_image:
-                await run(
-                    lambda: self.bot.send_photo(
-                        chat_id, upload, caption=caption or None, reply_markup=last_markup
-                    )
+                await self.bot.send_photo(
+                    chat_id, upload, caption=caption or None, reply_markup=last_markup
                 )
             else:
-                await run(
-                    lambda: self.bot.send_document(
-                        chat_id, upload, caption=caption or None, reply_markup=last_markup
-                    )
+                await self.bot.send_document(
+                    chat_id, upload, caption=caption or None, reply_markup=last_markup
                 )
             chunks = convert.split_text(rest) if rest else []
         else:
             chunks = convert.split_text(out.text) if out.text.strip() else []
         for n, chunk in enumerate(chunks):
             keys = markup if n == len(chunks) - 1 else None
-            await run(functools.partial(self.bot.send_message, chat_id, chunk, reply_markup=keys))
+            await self.bot.send_message(chat_id, chunk, reply_markup=keys)
 
-    async def _edit(
-        self,
-        chat_id: int,
-        message_id: int,
-        text: str,
-        run: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]],
-    ) -> None:
+    async def _edit(self, chat_id: int, message_id: int, text: str) -> None:
         try:
-            await run(
-                lambda: self.bot.edit_message_text(
-                    convert.truncate(text), chat_id=chat_id, message_id=message_id
-                )
+            await self.bot.edit_message_text(
+                convert.truncate(text), chat_id=chat_id, message_id=message_id
             )
         except BadRequest as error:
             if any(text in str(error).lower() for text in IGNORED_EDIT_ERRORS):
@@ -431,14 +503,12 @@ class TelegramAdapter:
             # e.g. the question was a photo caption: at least drop the old buttons.
             log.info("telegram edit failed chat=%s error=%s", chat_id, _describe(error))
             with contextlib.suppress(BadRequest):
-                await run(
-                    lambda: self.bot.edit_message_reply_markup(
-                        chat_id=chat_id, message_id=message_id, reply_markup=None
-                    )
+                await self.bot.edit_message_reply_markup(
+                    chat_id=chat_id, message_id=message_id, reply_markup=None
                 )
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Honour RetryAfter and retry network errors with a small backoff (for replies)."""
+        """Honour a short RetryAfter and retry network errors with a small backoff."""
         for attempt in range(SEND_ATTEMPTS):
             last = attempt == SEND_ATTEMPTS - 1
             try:
@@ -459,15 +529,25 @@ class TelegramAdapter:
         raise AssertionError("unreachable")
 
 
-async def _once(call: Callable[[], Awaitable[T]]) -> T:
-    return await call()
-
-
 def _caption_and_rest(text: str) -> tuple[str, str]:
     if convert.tg_len(text) <= convert.MAX_CAPTION:
         return text, ""
     first = convert.split_text(text, convert.MAX_CAPTION)[0]
     return first, text[len(first) :].lstrip("\n")
+
+
+def _update_id(raw: Any) -> int | None:
+    update_id = raw.get("update_id") if isinstance(raw, dict) else None
+    return update_id if isinstance(update_id, int) and not isinstance(update_id, bool) else None
+
+
+def _toast(handled: Handled) -> Outbound | None:
+    """The first short note for the person who tapped in a group that this process may
+    send now: it becomes the tap's pop-up instead of a message to the whole chat."""
+    for _, message in handled.claimed:
+        if message.ephemeral and _fits_toast(message):
+            return message
+    return None
 
 
 def _fits_toast(out: Outbound) -> bool:

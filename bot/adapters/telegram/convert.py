@@ -135,6 +135,39 @@ def sender_id(message: Message) -> str | None:
     return None
 
 
+LEGACY_FORWARD_FIELDS = ("forward_from", "forward_from_chat", "forward_sender_name", "forward_date")
+
+
+def is_forward(message: Message) -> bool:
+    """Forwarded from someone else (Bot API 7+ `forward_origin`, the fields an older Bot API
+    server still sends, or a channel post copied into its discussion group)."""
+    return (
+        message.forward_origin is not None
+        or bool(message.is_automatic_forward)
+        or any(name in message.api_kwargs for name in LEGACY_FORWARD_FIELDS)
+    )
+
+
+def migration(update: Update) -> tuple[str, str] | None:
+    """(old id, new id) when the update says a group became a supergroup."""
+    message = update.message
+    if message is None:
+        return None
+    if message.migrate_to_chat_id:
+        return str(message.chat.id), str(message.migrate_to_chat_id)
+    if message.migrate_from_chat_id:
+        return str(message.migrate_from_chat_id), str(message.chat.id)
+    return None
+
+
+def removed(update: Update) -> ChatKind | None:
+    """The bot was blocked (a private chat) or removed from a group or channel."""
+    change = update.my_chat_member
+    if change is None or change.new_chat_member.status not in GONE_STATUSES:
+        return None
+    return chat_kind(change.chat)
+
+
 def speaks_for_chat(message: Message) -> bool:
     """Channel posts and anonymous group admins write as the chat itself: only admins can."""
     return message.sender_chat is not None and message.sender_chat.id == message.chat.id
@@ -198,9 +231,13 @@ def to_inbound(update: Update, bot_username: str | None) -> Inbound | None:
     }
     if message.text is None:
         # Stickers, photos, voice notes: a private chat gets a re-prompt; a group, nothing.
+        # A caption is read as text, never as a command ("/delete" under a photo).
         if kind == ChatKind.GROUP:
             return None
-        return Inbound(**base, kind=InboundKind.TEXT, text=message.caption or "")
+        return Inbound(**base, kind=InboundKind.TEXT, text=message.caption or "", text_only=True)
+    if is_forward(message):
+        # Someone else's words, passed on: text, even if they start with a command.
+        return Inbound(**base, kind=InboundKind.TEXT, text=message.text, text_only=True)
     command = parse_command(message, bot_username)
     if command is not None:
         word, args = command
