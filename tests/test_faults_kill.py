@@ -27,7 +27,7 @@ from bot.storage.db import Database
 from bot.storage.models import Checkin, OutboxMessage, ProcessedEvent
 from scheduler.core import SchedulerConfig
 from scheduler.payload import encode
-from tests.chat_driver import Chat, question_text
+from tests.chat_driver import SCREEN_NONE, Chat, question_text
 from tests.fault_tools import (
     FaultyTelegram,
     Hipcoach,
@@ -98,9 +98,22 @@ def run_env(url: str, fake: FaultyTelegram) -> dict[str, str]:
 
 async def finish_checkin(fake: FaultyTelegram, runner: int, process: Hipcoach) -> None:
     """Tap through the safety mini-screen until the decision and today's session."""
+
+    def screen_waiting() -> bool:
+        # An answered question is edited before the next arrives: wait for the next one.
+        last = fake.delivered(runner)[-1:]
+        return any(SCREEN_NONE in str(m.markup) for m in last)
+
     while not fake.delivered_texts(runner, DONE):
+        await wait_until(
+            lambda: bool(fake.delivered_texts(runner, DONE)) or screen_waiting(),
+            "the next safety question or today's session",
+            process=process,
+        )
+        if fake.delivered_texts(runner, DONE):
+            break
         n = len(fake.delivered(runner))
-        update = fake.tap(runner, "None of these")
+        update = fake.tap(runner, SCREEN_NONE)
         await wait_until(
             lambda n=n: len(fake.delivered(runner)) > n, f"reply to {update}", process=process
         )

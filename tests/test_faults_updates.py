@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.chat_driver import FIRST_DAY_CHECKIN_TAPS, question_text
 from tests.fake_telegram import TOKEN
 from tests.fault_tools import FaultyTelegram, Hipcoach, hipcoach_env, wait_until
 from tests.test_faults_kill import finish_checkin, onboard
@@ -26,7 +27,7 @@ from tests.test_faults_kill import finish_checkin, onboard
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
 
 HELP = "hipcoach — a coach for runners"
-PAIN_Q = "How much hip pain do you have right now?"
+PAIN_Q = question_text("morning_pain_question")
 NAME = "Zebedee"
 SURNAME = "Quillfeather"
 SECRETS = (
@@ -88,12 +89,19 @@ async def test_one_bad_update_in_a_batch_blocks_nobody_and_no_log_line_holds_mes
         await wait_until(
             lambda: fake.delivered_texts(checker, PAIN_Q), "the pain question", process=process
         )
-        for label in ("2", "No", "About usual", "All"):
+        # The safety screen at its end is tapped through by finish_checkin.
+        for label in FIRST_DAY_CHECKIN_TAPS[:-1]:
             n = len(fake.delivered(checker))
             fake.tap(checker, label, name=NAME)
             await wait_until(
                 lambda n=n: len(fake.delivered(checker)) > n, f"reply to {label}", process=process
             )
+        # The answer is edited into its question before the next one arrives.
+        await wait_until(
+            lambda: any("None of these" in str(m.markup) for m in fake.delivered(checker)[-1:]),
+            "safety screen",
+            process=process,
+        )
         await finish_checkin(fake, checker, process)
     finally:
         await process.stop()
