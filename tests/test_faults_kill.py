@@ -29,6 +29,7 @@ from scheduler.core import SchedulerConfig
 from scheduler.payload import encode
 from tests.chat_driver import SCREEN_NONE, Chat, question_text
 from tests.fault_tools import (
+    WAIT_SECONDS,
     FaultyTelegram,
     Hipcoach,
     hipcoach_env,
@@ -83,6 +84,7 @@ async def stored(url: str, runner: int) -> tuple[dict[str, Any], dict[str, Any] 
             row = {
                 "pain_now": c.pain_now,
                 "ran": c.ran,
+                "run_minutes": c.run_minutes,
                 "pain_during": c.pain_during,
                 "swelling": c.swelling,
                 "decision": c.decision,
@@ -358,14 +360,21 @@ async def test_kill_9_while_dispatching_1000_reminders_loses_none(
     status = await outbox_status(sqlite_url)
     assert 300 <= len(before) < REMINDERS
     assert 1 <= len(in_flight) <= SchedulerConfig().concurrency  # sends in flight per dispatcher
-    # Delivered and not marked 'sent' (still 'sending', under a lease): only those in flight.
+    # Delivered and not marked 'sent' (still 'sending', under a lease): the held sends, and
+    # any whose answer came back just before the kill, before its mark was committed; never
+    # more than the dispatcher has in flight.
     unmarked = {chat for chat in delivered() if status[str(chat)] != "sent"}
-    assert unmarked == in_flight
+    assert in_flight <= unmarked
+    assert len(unmarked) <= SchedulerConfig().concurrency
 
     second = await Hipcoach("run", env, log).start()
     try:
+        # At Telegram's ~30 messages/s the rest takes ~25 s on its own; a loaded machine more.
         await wait_until(
-            lambda: len(delivered()) == REMINDERS, "every reminder delivered", process=second
+            lambda: len(delivered()) == REMINDERS,
+            "every reminder delivered",
+            process=second,
+            timeout=3 * WAIT_SECONDS,
         )
         # The last marks commit just after the last sends.
         for _ in range(300):
@@ -381,7 +390,7 @@ async def test_kill_9_while_dispatching_1000_reminders_loses_none(
     assert set(after) == {FIRST_CHAT + i for i in range(REMINDERS)}
     twice = {chat for chat, n in after.items() if n > 1}
     assert max(after.values()) <= 2
-    assert twice == in_flight, (twice, in_flight)
+    assert twice == unmarked, (twice, unmarked)
 
 
 # --- replies: kill -9 between the commit and the send -----------------------------------------
