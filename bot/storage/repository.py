@@ -226,8 +226,8 @@ class Repository:
                     flag_modified(user, key)
             await self.session.flush()
             return
-        if _unloaded(user) & _USER_WRITTEN:
-            await self.session.refresh(user, list(_unloaded(user) & _USER_WRITTEN))
+        if _unloaded(user):  # expired (a rolled-back savepoint): read back what is missing
+            await self.session.refresh(user, list(_unloaded(user)))
         values = {key: getattr(user, key) for key in _USER_WRITTEN}
         now = utcnow()
         params = {**values, "updated_at": now, "b_id": user.id, "b_version": user.version}
