@@ -281,8 +281,8 @@ async def add_replies(
         for r in replies
     ]
     stmt = _reply_insert(repo)
-    result = await repo.session.execute(stmt, params)
-    stored = {key: (id_, state) for id_, key, state in result.all()}
+    result = await repo.core(stmt, params)
+    stored = {str(r[1]): (int(r[0]), str(r[2])) for r in cast(Any, result.all())}
     claimed = []
     for n, reply in enumerate(replies):
         id_, state = stored.get(reply.idempotency_key, (None, None))
@@ -410,6 +410,23 @@ async def _forget(repo: Repository, message: ClaimedMessage) -> bool:
     return result.rowcount == 1
 
 
+_FORGET: list[Any] = []
+
+
+def _forget_stmt() -> Any:
+    # Built once: the reply settle runs after every turn that sent something.
+    if not _FORGET:
+        table = cast(Table, OutboxMessage.__table__)
+        _FORGET.append(
+            delete(table).where(
+                table.c.id.in_(bindparam("ids", expanding=True)),
+                table.c.status == SENDING,
+                table.c.claim_token == bindparam("token"),
+            )
+        )
+    return _FORGET[0]
+
+
 async def forget_sent_replies(repo: Repository, messages: Sequence[ClaimedMessage]) -> int:
     """Delete delivered replies we still hold, in one statement (one turn's rows share a
     token); returns how many were still ours."""
@@ -417,17 +434,9 @@ async def forget_sent_replies(repo: Repository, messages: Sequence[ClaimedMessag
     for message in messages:
         by_token.setdefault(message.token, []).append(message.id)
     deleted = 0
+    stmt = _forget_stmt()
     for token, ids in by_token.items():
-        result = cast(
-            CursorResult[Any],
-            await repo.session.execute(
-                delete(OutboxMessage).where(
-                    OutboxMessage.id.in_(ids),
-                    OutboxMessage.status == SENDING,
-                    OutboxMessage.claim_token == token,
-                )
-            ),
-        )
+        result = await repo.core(stmt, {"ids": ids, "token": token})
         deleted += result.rowcount
     return deleted
 
@@ -668,7 +677,7 @@ async def claim_due_rows(repo: Repository, column: str, now: datetime, limit: in
     """Up to `limit` users whose `column` (next_checkin_at or next_nudge_at) is due, as plain
     rows in DUE_USER_COLUMNS, locked for this transaction (paused/unreachable: none)."""
     stmt = _tick_stmt(repo, column)
-    result = await repo.session.execute(stmt, {"now": now, "limit": limit})
+    result = await repo.core(stmt, {"now": now, "limit": limit})
     return list(result.all())
 
 
@@ -676,7 +685,7 @@ async def existing_keys(repo: Repository, keys: Sequence[str]) -> set[str]:
     """Which of these idempotency keys the outbox already holds (one query)."""
     if not keys:
         return set()
-    result = await repo.session.execute(_tick_stmt(repo, "existing"), {"keys": list(keys)})
+    result = await repo.core(_tick_stmt(repo, "existing"), {"keys": list(keys)})
     return set(result.scalars().all())
 
 
@@ -709,7 +718,7 @@ async def add_messages(repo: Repository, messages: Sequence[NewMessage], now: da
         }
         for m in messages
     ]
-    result = await repo.session.execute(_tick_stmt(repo, "insert"), params)
+    result = await repo.core(_tick_stmt(repo, "insert"), params)
     return set(result.scalars().all())
 
 
@@ -728,7 +737,7 @@ async def write_users(repo: Repository, rows: Sequence[dict[str, Any]], now: dat
         }
         for row in rows
     ]
-    result = cast(CursorResult[Any], await repo.session.execute(_tick_stmt(repo, "users"), params))
+    result = await repo.core(_tick_stmt(repo, "users"), params)
     sane = repo.session.get_bind().dialect.supports_sane_multi_rowcount
     if sane and result.rowcount >= 0 and result.rowcount != len(rows):
         raise StaleDataError(f"tick wrote {result.rowcount} of {len(rows)} user rows")

@@ -29,11 +29,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from bot.storage.models import (
     Base,
@@ -96,6 +98,21 @@ class Repository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.dialect_name: str = session.get_bind().dialect.name
+        self._connection: Connection | None = None
+
+    async def core(self, stmt: Any, params: Any = None) -> CursorResult[Any]:
+        """Run a prebuilt Core statement on this transaction's connection, skipping the
+        ORM's execute path (it costs more than the statement on SQLite). No autoflush: the
+        hot paths that use this write nothing through the ORM first.
+
+        On SQLite the driver never waits (bot/storage/sqlite_inline.py), so the statement
+        runs straight on the loop; elsewhere through SQLAlchemy's greenlet bridge."""
+        if self._connection is None:
+            self._connection = (await self.session.connection()).sync_connection
+        assert self._connection is not None
+        if self.dialect_name == "sqlite":
+            return self._connection.execute(stmt, params)
+        return await greenlet_spawn(self._connection.execute, stmt, params)
 
     # --- infrastructure -------------------------------------------------------------------
 
@@ -138,7 +155,7 @@ class Repository:
         """
         stmt = _prebuilt(self.dialect_name, "claim_event", self._claim_event_stmt)
         params = {"platform": platform, "event_id": event_id, "created_at": utcnow()}
-        result = cast(CursorResult[Any], await self.session.execute(stmt, params))
+        result = await self.core(stmt, params)
         return result.rowcount == 1
 
     def _claim_event_stmt(self) -> Any:
@@ -234,8 +251,7 @@ class Repository:
         stmt = _prebuilt(self.dialect_name, "save_user", _save_user_stmt)
         # No autoflush: it would write the same changes first through the ORM, and this
         # UPDATE would then find the version moved on.
-        with self.session.no_autoflush:
-            result = cast(CursorResult[Any], await self.session.execute(stmt, params))
+        result = await self.core(stmt, params)
         if result.rowcount != 1:
             raise StaleDataError(
                 f"UPDATE statement on table 'users' expected to update 1 row(s); "
@@ -310,7 +326,7 @@ class Repository:
                 .where(table.c.user_id == user_id, table.c.local_date == local_date)
                 .values(updated_at=now, **fields)
             )
-        await self.session.execute(stmt)
+        await self.core(stmt)
 
     async def write_exercise(
         self, user_id: int, local_date: date, exercise_id: str, outcome: str
@@ -325,7 +341,7 @@ class Repository:
             "outcome": outcome,
             "created_at": utcnow(),
         }
-        await self.session.execute(stmt, params)
+        await self.core(stmt, params)
 
     def _write_exercise_stmt(self) -> Any:
         table = cast(Table, ExerciseLog.__table__)
@@ -358,8 +374,8 @@ class Repository:
             key = "history_many"
             params = {"user_ids": list(user_ids), "start": start, "end": end}
         c_stmt, l_stmt = _prebuilt(self.dialect_name, key, lambda: _history_stmts(key))
-        found_checkins = list((await self.session.execute(c_stmt, params)).all())
-        found_logs = list((await self.session.execute(l_stmt, params)).all())
+        found_checkins = list((await self.core(c_stmt, params)).all())
+        found_logs = list((await self.core(l_stmt, params)).all())
         return found_checkins, found_logs
 
     async def get_checkin(self, user_id: int, local_date: date) -> Checkin | None:
