@@ -177,9 +177,11 @@ def create_engine(url: str, *, foreign_keys: bool = True, echo: bool = False) ->
         )
 
     # Same database, driven by plain sqlite3 on the loop's thread (bot/storage/sqlite_inline).
-    engine = _create_async_engine(
-        parsed.set(drivername=f"sqlite+{sqlite_inline.DRIVER}"), echo=echo
-    )
+    if os.environ.get("HIPCOACH_SQLITE_DRIVER", "inline").strip().lower() != "aiosqlite":
+        parsed_for_engine = parsed.set(drivername=f"sqlite+{sqlite_inline.DRIVER}")
+    else:  # the thread-per-statement driver, kept as a switch while inline proves itself
+        parsed_for_engine = parsed
+    engine = _create_async_engine(parsed_for_engine, echo=echo)
     wal = _is_sqlite_file(parsed)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -200,6 +202,9 @@ def create_engine(url: str, *, foreign_keys: bool = True, echo: bool = False) ->
     @event.listens_for(engine.sync_engine, "begin")
     def _sqlite_begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get(_SQLITE_BEGIN_OPTION, "IMMEDIATE")
+        if connection.dialect.driver != sqlite_inline.DRIVER:
+            connection.exec_driver_sql(f"BEGIN {mode}")
+            return
         raw = connection.connection.driver_connection
         assert raw is not None
         sqlite_inline.begin(raw, mode, SQLITE_BUSY_TIMEOUT_MS)

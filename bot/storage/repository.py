@@ -110,7 +110,7 @@ class Repository:
         if self._connection is None:
             self._connection = (await self.session.connection()).sync_connection
         assert self._connection is not None
-        if self.dialect_name == "sqlite":
+        if self._connection.dialect.driver == "hipcoach_inline":
             return self._connection.execute(stmt, params)
         return await greenlet_spawn(self._connection.execute, stmt, params)
 
