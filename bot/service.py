@@ -28,10 +28,12 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
 
+from sqlalchemy import Row
 from sqlalchemy.orm.exc import StaleDataError
 
 from bot import metrics, sending
@@ -86,6 +88,22 @@ SEND_MARGIN = timedelta(seconds=10)
 Send = Callable[[Outbound], Awaitable[None]]
 
 
+class UserState(Protocol):
+    """What a turn reads and writes of a user: a `User` row, or the tick's plain copy."""
+
+    id: int
+    platform: str
+    platform_user_id: str
+    chat_id: str
+    timezone: str | None
+    reminder_time: str | None
+    paused: bool
+    next_checkin_at: datetime | None
+    next_nudge_at: datetime | None
+    profile: dict[str, Any]
+    conversation: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class Handled:
     """One recorded event: what the coach said, and the outbox rows this process holds to
@@ -121,8 +139,12 @@ def history_window(today: date) -> tuple[date, date]:
 async def load_history(repo: Repository, user_id: int, today: date) -> History:
     """The recent rows the engine's decisions need, as engine values."""
     start, end = history_window(today)
-    checkins = await repo.checkins_between(user_id, start, end)
-    logs = await repo.exercise_logs_between(user_id, start, end)
+    checkins, logs = await repo.history_rows([user_id], start, end)
+    return history_from_rows(checkins, logs)
+
+
+def history_from_rows(checkins: Iterable[Row[Any]], logs: Iterable[Row[Any]]) -> History:
+    """Engine values from `Repository.history_rows` rows of one user (oldest first)."""
     return History(
         checkins=tuple(
             CheckinRecord(
@@ -418,6 +440,26 @@ class Coach:
         replies, _ = await self._run(repo, user, inbound, now)
         return replies
 
+    def reminder_step(self, user: UserState, history: History, kind: str, now: datetime) -> Result:
+        """The engine's reminder turn for a user held in memory (the tick's set-based path):
+        no database, the caller stores the result (`store_state`) and the replies."""
+        inbound = Inbound(
+            platform=user.platform,
+            event_id=f"{kind}:{user.id}:{now.isoformat()}",
+            user_id=user.platform_user_id,
+            chat_id=user.chat_id,
+            kind=InboundKind.REMINDER,
+            text=kind,
+        )
+        turn = Turn(
+            inbound=inbound,
+            now=now,
+            profile=Profile.model_validate(user.profile or {}),
+            conversation=Conversation.model_validate(user.conversation or {}),
+            history=history,
+        )
+        return machine.step(turn, self.content)
+
     async def _run(
         self, repo: Repository, user: User, inbound: Inbound, now: datetime
     ) -> tuple[list[Outbound], bool]:
@@ -471,9 +513,10 @@ class Coach:
                             "level": result.profile.level,
                             **fields,
                         }
-                    await repo.upsert_checkin(user.id, day, **fields)
+                    # One statement, no read of the row first (it is known to exist or not).
+                    await repo.write_checkin(user.id, day, fields, new=not exists)
                 case LogExercise(local_date=day, exercise_id=exercise_id, outcome=outcome):
-                    await repo.log_exercise(user.id, day, exercise_id, outcome)
+                    await repo.write_exercise(user.id, day, exercise_id, outcome)
                 case RecordEscalation(level=level, trigger=trigger, flow=flow, message=message):
                     await repo.add_escalation(
                         user.id, level=level, trigger=trigger, flow=flow, message=message
@@ -542,7 +585,12 @@ class Coach:
         await repo.save_user(user)
         return replies, False
 
-    def _store_state(self, user: User, result: Result, now: datetime) -> None:
+    def store_state(self, user: UserState, result: Result, now: datetime) -> None:
+        """Put the turn's profile and conversation on `user` (an ORM row or a tick's
+        in-memory state), and the next prompt time if the schedule changed."""
+        self._store_state(user, result, now)
+
+    def _store_state(self, user: UserState, result: Result, now: datetime) -> None:
         profile = result.profile
         schedule_changed = (
             user.reminder_time != profile.reminder_time

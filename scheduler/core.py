@@ -38,7 +38,7 @@ import time as _time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -49,6 +49,7 @@ from bot.engine.flows.account import next_checkin_at
 from bot.engine.flows.team import next_warmup_post, render_warmup_card
 from bot.engine.localtime import local_date, to_local
 from bot.engine.state import Profile
+from bot.engine.turn import History
 from bot.payload import decode, encode
 from bot.sending import (
     BACKOFF_BASE,
@@ -62,8 +63,10 @@ from bot.sending import (
     outcome_of,
     record,
 )
+from bot.service import UserState, history_from_rows, history_window
 from bot.storage import outbox
 from bot.storage.db import Database
+from bot.storage.errors import is_outage
 from bot.storage.models import TeamChat, User, WarmupSchedule
 from bot.storage.repository import Repository
 from scheduler.ratelimit import RateLimiter
@@ -128,6 +131,48 @@ def _first_after_day(reminder_time: str, tz: str, now: datetime, day: date) -> d
     while local_date(nxt, tz) <= day:
         nxt = next_checkin_at(reminder_time, tz, nxt)
     return nxt
+
+
+class _NeedsOneByOne(Exception):
+    """The batch holds something only the one-by-one path handles."""
+
+
+_KEEP: Any = object()  # a plan that leaves next_checkin_at as the turn left it
+
+
+@dataclass
+class _DueUser:
+    """A due user's row, held in memory by the set-based tick (see `Coach.reminder_step`)."""
+
+    id: int
+    platform: str
+    platform_user_id: str
+    chat_id: str
+    timezone: str | None
+    reminder_time: str | None
+    paused: bool
+    next_checkin_at: datetime | None
+    next_nudge_at: datetime | None
+    profile: dict[str, Any]
+    conversation: dict[str, Any]
+    version: int
+
+
+@dataclass
+class _Plan:
+    """One due user's reminder: its outbox key (None: nothing to send) and local day, and
+    the next check-in time to store afterwards (_KEEP: as the turn leaves it)."""
+
+    user: _DueUser
+    kind: str
+    key: str | None
+    day: date | None
+    next_checkin_at: Any
+
+
+def _profile_zone(user: _DueUser) -> str | None:
+    zone = (user.profile or {}).get("timezone")
+    return zone if isinstance(zone, str) and zone else None
 
 
 class Scheduler:
@@ -226,14 +271,18 @@ class Scheduler:
         return run
 
     # --- the due-work tick ----------------------------------------------------------------
+    # Set-based per batch (`_batch`); the per-user methods below (`_checkin`, `_nudge`) are
+    # the fall-back when a batch fails, and say the same rules one user at a time.
 
     @metrics.timed_tick
     async def tick(self, now: datetime | None = None) -> int:
         """Write every due reminder to the outbox; returns how many messages were queued."""
         now = now or self.clock()
         queued = 0
-        queued += await self._drain(now, outbox.claim_due_checkins, self._checkin)
-        queued += await self._drain(now, outbox.claim_due_nudges, self._nudge)
+        queued += await self._drain(
+            now, "next_checkin_at", outbox.claim_due_checkins, self._checkin
+        )
+        queued += await self._drain(now, "next_nudge_at", outbox.claim_due_nudges, self._nudge)
         queued += await self._drain_warmups(now)
         if queued:
             log.info("tick queued=%d", queued)
@@ -242,19 +291,148 @@ class Scheduler:
     async def _drain(
         self,
         now: datetime,
+        column: str,
         claim: Callable[[Repository, datetime, int], Awaitable[list[User]]],
         handle: Callable[[Repository, User, datetime], Awaitable[int]],
     ) -> int:
+        """Batches of due users, each set-based in one transaction (`_batch`); a batch that
+        fails is rolled back and done again one user at a time (`_one_by_one`), where a
+        user whose reminder fails is skipped, so one broken row cannot stall the others."""
         queued = 0
         for _ in range(10_000):  # a bound, not a limit anyone reaches
-            async with self.db.transaction() as repo:
-                users = await claim(repo, now, self.config.batch)
-                metrics.due_users(len(users))
-                for user in users:
-                    queued += await self._guarded(repo, user, now, handle)
-            if len(users) < self.config.batch or self._stopping:
+            try:
+                async with self.db.transaction() as repo:
+                    rows = await outbox.claim_due_rows(repo, column, now, self.config.batch)
+                    metrics.due_users(len(rows))
+                    done = await self._batch(repo, column, rows, now)
+                queued += done
+                count = len(rows)
+            except Exception as error:
+                if is_outage(error):
+                    raise  # the job logs it; the next tick tries again
+                log.warning("reminder batch failed (%s); doing it one by one", type(error).__name__)
+                queued_one, count = await self._one_by_one(now, claim, handle)
+                queued += queued_one
+            if count < self.config.batch or self._stopping:
                 break
         return queued
+
+    async def _one_by_one(
+        self,
+        now: datetime,
+        claim: Callable[[Repository, datetime, int], Awaitable[list[User]]],
+        handle: Callable[[Repository, User, datetime], Awaitable[int]],
+    ) -> tuple[int, int]:
+        queued = 0
+        async with self.db.transaction() as repo:
+            users = await claim(repo, now, self.config.batch)
+            for user in users:
+                queued += await self._guarded(repo, user, now, handle)
+        return queued, len(users)
+
+    async def _batch(self, repo: Repository, column: str, rows: list[Any], now: datetime) -> int:
+        """One batch of due users with a handful of statements: the keys already queued
+        (one query), their history (one query per table), the engine in memory, the new
+        reminders (one batch insert) and every user written once (one batch update)."""
+        if not rows:
+            return 0
+        states = [_DueUser(**row._mapping) for row in rows]
+        plans = [
+            self._plan_checkin(u, now) if column == "next_checkin_at" else self._plan_nudge(u, now)
+            for u in states
+        ]
+        keys = [p.key for p in plans if p.key is not None]
+        taken = await outbox.existing_keys(repo, keys)
+        turns = [p for p in plans if p.key is not None and p.key not in taken]
+        histories = await self._histories(repo, [p.user for p in turns], now)
+        messages: list[outbox.NewMessage] = []
+        for plan in turns:
+            user = plan.user
+            assert plan.key is not None
+            result = self.coach.reminder_step(user, histories[user.id], plan.kind, now)
+            if result.effects:
+                # Not something a reminder does today; the one-by-one path applies effects.
+                raise _NeedsOneByOne(f"reminder turn with effects user={user.id}")
+            self.coach.store_state(user, result, now)
+            for n, reply in enumerate(result.replies):
+                if reply.attachment is not None or reply.edit_ref is not None:
+                    continue  # a reminder never carries these; never queue them
+                messages.append(
+                    outbox.NewMessage(
+                        idempotency_key=plan.key if n == 0 else f"{plan.key}:{n}",
+                        platform=user.platform,
+                        chat_id=reply.chat_id or user.chat_id,
+                        kind=plan.kind,
+                        payload=encode(reply),
+                        user_id=user.id,
+                    )
+                )
+        inserted = await outbox.add_messages(repo, messages, now)
+        for plan in plans:
+            if plan.key in inserted and plan.kind == "checkin" and plan.day is not None:
+                plan.user.next_nudge_at = self._nudge_time(plan.user, now, plan.day)
+            if plan.next_checkin_at is not _KEEP:
+                plan.user.next_checkin_at = cast(datetime | None, plan.next_checkin_at)
+        await outbox.write_users(repo, [vars(u) for u in states], now)
+        return len(inserted)
+
+    async def _histories(
+        self, repo: Repository, users: list[_DueUser], now: datetime
+    ) -> dict[int, History]:
+        """Each user's history window (their own local today), from one query per table."""
+        if not users:
+            return {}
+        windows = {u.id: history_window(local_date(now, _profile_zone(u) or "UTC")) for u in users}
+        start = min(w[0] for w in windows.values())
+        end = max(w[1] for w in windows.values())
+        checkins, logs = await repo.history_rows(list(windows), start, end)
+        by_user_c: dict[int, list[Any]] = {uid: [] for uid in windows}
+        by_user_l: dict[int, list[Any]] = {uid: [] for uid in windows}
+        for row in checkins:
+            lo, hi = windows[row.user_id]
+            if lo <= row.local_date <= hi:
+                by_user_c[row.user_id].append(row)
+        for row in logs:
+            lo, hi = windows[row.user_id]
+            if lo <= row.local_date <= hi:
+                by_user_l[row.user_id].append(row)
+        return {uid: history_from_rows(by_user_c[uid], by_user_l[uid]) for uid in windows}
+
+    def _plan_checkin(self, user: _DueUser, now: datetime) -> _Plan:
+        """What `_checkin` decides before the turn, for a user held in memory."""
+        due = user.next_checkin_at
+        rt, tz = user.reminder_time, user.timezone
+        if due is None or not rt or not tz:
+            return _Plan(user, "checkin", None, None, None)
+        snoozed = next_checkin_at(rt, tz, due - _ONE_TICK) != due
+        if now - due > GRACE:
+            recent = next_checkin_at(rt, tz, now - GRACE)
+            if recent > now:
+                log.info("checkin skipped (late) user=%s", user.id)
+                return _Plan(user, "checkin", None, None, recent)
+            due, snoozed = recent, False
+        day = local_date(due, tz)
+        key = f"checkin:{user.id}:{day.isoformat()}"
+        if snoozed:
+            key += f":snooze:{to_local(due, tz):%H%M}"
+        return _Plan(user, "checkin", key, day, _first_after_day(rt, tz, now, day))
+
+    def _plan_nudge(self, user: _DueUser, now: datetime) -> _Plan:
+        """What `_nudge` decides before the turn, for a user held in memory."""
+        due = user.next_nudge_at
+        user.next_nudge_at = None
+        tz = user.timezone or "UTC"
+        local_now = to_local(now, tz)
+        profile = Profile.model_validate(user.profile or {})
+        moot = (
+            due is None
+            or now - due > GRACE
+            or local_date(due, tz) != local_now.date()
+            or local_now.time() >= NUDGE_LATEST
+            or not profile.nudges
+        )
+        key = None if moot else f"nudge:{user.id}:{local_now.date().isoformat()}"
+        return _Plan(user, "nudge", key, None, _KEEP)
 
     async def _guarded(
         self,
@@ -320,7 +498,7 @@ class Scheduler:
         return queued
 
     @staticmethod
-    def _nudge_time(user: User, now: datetime, day: date) -> datetime | None:
+    def _nudge_time(user: UserState, now: datetime, day: date) -> datetime | None:
         profile = Profile.model_validate(user.profile or {})
         if not profile.nudges or not user.timezone:
             return None

@@ -132,7 +132,6 @@ def _regressed_since(
     return None if done else since
 
 
-
 def _one_step_lighter(ex: Exercise, dosage: Dosage) -> Dosage:
     """One step back along the exercise's progression (P1 regression, P11 lighter holds)."""
     doses = dose_values(ex)

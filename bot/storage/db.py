@@ -37,6 +37,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
+from bot.storage import sqlite_inline
 from bot.storage.repository import Repository
 
 __all__ = [
@@ -175,7 +176,12 @@ def create_engine(url: str, *, foreign_keys: bool = True, echo: bool = False) ->
             parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args
         )
 
-    engine = _create_async_engine(parsed, echo=echo)
+    # Same database, driven by plain sqlite3 on the loop's thread (bot/storage/sqlite_inline).
+    if os.environ.get("HIPCOACH_SQLITE_DRIVER", "inline").strip().lower() != "aiosqlite":
+        parsed_for_engine = parsed.set(drivername=f"sqlite+{sqlite_inline.DRIVER}")
+    else:  # the thread-per-statement driver, kept as a switch while inline proves itself
+        parsed_for_engine = parsed
+    engine = _create_async_engine(parsed_for_engine, echo=echo)
     wal = _is_sqlite_file(parsed)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -196,7 +202,12 @@ def create_engine(url: str, *, foreign_keys: bool = True, echo: bool = False) ->
     @event.listens_for(engine.sync_engine, "begin")
     def _sqlite_begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get(_SQLITE_BEGIN_OPTION, "IMMEDIATE")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if connection.dialect.driver != sqlite_inline.DRIVER:
+            connection.exec_driver_sql(f"BEGIN {mode}")
+            return
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        sqlite_inline.begin(raw, mode, SQLITE_BUSY_TIMEOUT_MS)
 
     return engine
 

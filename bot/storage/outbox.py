@@ -21,25 +21,31 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Table, bindparam, case, delete, false, or_, select, update
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.exc import StaleDataError
 
 from bot.storage.models import OutboxMessage, TeamChat, User, WarmupSchedule
 from bot.storage.repository import Repository
 
 __all__ = [
+    "DUE_USER_COLUMNS",
     "FAILED",
     "PENDING",
     "REPLY",
     "SENDING",
     "SENT",
     "ClaimedMessage",
+    "NewMessage",
     "NewReply",
     "add_message",
+    "add_messages",
     "add_replies",
     "claim_due_checkins",
     "claim_due_nudges",
+    "claim_due_rows",
     "claim_due_warmups",
     "claim_messages",
     "cleanup_outbox",
+    "existing_keys",
     "fail_pending_for_target",
     "forget_sent_replies",
     "mark_failed",
@@ -52,6 +58,7 @@ __all__ = [
     "new_token",
     "release",
     "release_expired_claims",
+    "write_users",
 ]
 
 PENDING = "pending"
@@ -274,8 +281,8 @@ async def add_replies(
         for r in replies
     ]
     stmt = _reply_insert(repo)
-    result = await repo.session.execute(stmt, params)
-    stored = {key: (id_, state) for id_, key, state in result.all()}
+    result = await repo.core(stmt, params)
+    stored = {str(r[1]): (int(r[0]), str(r[2])) for r in cast(Any, result.all())}
     claimed = []
     for n, reply in enumerate(replies):
         id_, state = stored.get(reply.idempotency_key, (None, None))
@@ -403,6 +410,23 @@ async def _forget(repo: Repository, message: ClaimedMessage) -> bool:
     return result.rowcount == 1
 
 
+_FORGET: list[Any] = []
+
+
+def _forget_stmt() -> Any:
+    # Built once: the reply settle runs after every turn that sent something.
+    if not _FORGET:
+        table = cast(Table, OutboxMessage.__table__)
+        _FORGET.append(
+            delete(table).where(
+                table.c.id.in_(bindparam("ids", expanding=True)),
+                table.c.status == SENDING,
+                table.c.claim_token == bindparam("token"),
+            )
+        )
+    return _FORGET[0]
+
+
 async def forget_sent_replies(repo: Repository, messages: Sequence[ClaimedMessage]) -> int:
     """Delete delivered replies we still hold, in one statement (one turn's rows share a
     token); returns how many were still ours."""
@@ -410,17 +434,9 @@ async def forget_sent_replies(repo: Repository, messages: Sequence[ClaimedMessag
     for message in messages:
         by_token.setdefault(message.token, []).append(message.id)
     deleted = 0
+    stmt = _forget_stmt()
     for token, ids in by_token.items():
-        result = cast(
-            CursorResult[Any],
-            await repo.session.execute(
-                delete(OutboxMessage).where(
-                    OutboxMessage.id.in_(ids),
-                    OutboxMessage.status == SENDING,
-                    OutboxMessage.claim_token == token,
-                )
-            ),
-        )
+        result = await repo.core(stmt, {"ids": ids, "token": token})
         deleted += result.rowcount
     return deleted
 
@@ -555,3 +571,173 @@ async def list_messages(repo: Repository, **filters: Any) -> list[OutboxMessage]
     for name, value in filters.items():
         stmt = stmt.where(getattr(OutboxMessage, name) == value)
     return list(await repo.session.scalars(stmt))
+
+
+# --- set-based tick -------------------------------------------------------------------------
+# The tick handles a whole batch of due users with a handful of statements (claim, existing
+# keys, history, outbox rows, user rows) instead of ~8 per user. Plain rows and prebuilt
+# Core statements: no ORM objects for hundreds of users at once.
+
+_users = cast(Table, User.__table__)
+_outbox = cast(Table, OutboxMessage.__table__)
+
+# What a reminder needs of a user (and all that the tick writes back).
+DUE_USER_COLUMNS: tuple[str, ...] = (
+    "id",
+    "platform",
+    "platform_user_id",
+    "chat_id",
+    "timezone",
+    "reminder_time",
+    "paused",
+    "next_checkin_at",
+    "next_nudge_at",
+    "profile",
+    "conversation",
+    "version",
+)
+_TICK_WRITTEN: tuple[str, ...] = (
+    "timezone",
+    "reminder_time",
+    "paused",
+    "next_checkin_at",
+    "next_nudge_at",
+    "profile",
+    "conversation",
+)
+
+
+def _claim_rows_stmt(column: str) -> Any:
+    due = _users.c[column]
+    return (
+        select(*(_users.c[name] for name in DUE_USER_COLUMNS))
+        .where(
+            due <= bindparam("now", type_=due.type),
+            _users.c.paused == false(),
+            _users.c.unreachable == false(),
+        )
+        .order_by(due, _users.c.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+
+
+_TICK_STMTS: dict[str, Any] = {}
+
+
+def _tick_stmt(repo: Repository, name: str) -> Any:
+    key = f"{repo.dialect_name}:{name}"
+    if key not in _TICK_STMTS:
+        if name in ("next_checkin_at", "next_nudge_at"):
+            _TICK_STMTS[key] = _claim_rows_stmt(name)
+        elif name == "existing":
+            _TICK_STMTS[key] = select(_outbox.c.idempotency_key).where(
+                _outbox.c.idempotency_key.in_(bindparam("keys", expanding=True))
+            )
+        elif name == "insert":
+            _TICK_STMTS[key] = (
+                repo._insert(_outbox)
+                .values(
+                    idempotency_key=bindparam("key"),
+                    platform=bindparam("platform"),
+                    chat_id=bindparam("chat_id"),
+                    user_id=bindparam("user_id"),
+                    team_chat_id=None,
+                    kind=bindparam("kind"),
+                    payload=bindparam("payload", type_=_outbox.c.payload.type),
+                    status=PENDING,
+                    not_before=bindparam("now", type_=_outbox.c.not_before.type),
+                    attempts=0,
+                    created_at=bindparam("created_at", type_=_outbox.c.created_at.type),
+                )
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                .returning(_outbox.c.idempotency_key)
+            )
+        elif name == "users":
+            _TICK_STMTS[key] = (
+                update(_users)
+                .where(
+                    _users.c.id == bindparam("b_id"),
+                    _users.c.version == bindparam("b_version"),
+                )
+                .values(
+                    {
+                        **{c: bindparam(c, type_=_users.c[c].type) for c in _TICK_WRITTEN},
+                        "updated_at": bindparam("updated_at", type_=_users.c.updated_at.type),
+                        "version": _users.c.version + 1,
+                    }
+                )
+            )
+        else:
+            raise KeyError(name)
+    return _TICK_STMTS[key]
+
+
+async def claim_due_rows(repo: Repository, column: str, now: datetime, limit: int) -> list[Any]:
+    """Up to `limit` users whose `column` (next_checkin_at or next_nudge_at) is due, as plain
+    rows in DUE_USER_COLUMNS, locked for this transaction (paused/unreachable: none)."""
+    stmt = _tick_stmt(repo, column)
+    result = await repo.core(stmt, {"now": now, "limit": limit})
+    return list(result.all())
+
+
+async def existing_keys(repo: Repository, keys: Sequence[str]) -> set[str]:
+    """Which of these idempotency keys the outbox already holds (one query)."""
+    if not keys:
+        return set()
+    result = await repo.core(_tick_stmt(repo, "existing"), {"keys": list(keys)})
+    return set(result.scalars().all())
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A reminder the tick queues."""
+
+    idempotency_key: str
+    platform: str
+    chat_id: str
+    kind: str
+    payload: dict[str, Any]
+    user_id: int
+
+
+async def add_messages(repo: Repository, messages: Sequence[NewMessage], now: datetime) -> set[str]:
+    """Insert messages in one batch, each unless its key exists; returns the keys inserted."""
+    if not messages:
+        return set()
+    params = [
+        {
+            "key": m.idempotency_key,
+            "platform": m.platform,
+            "chat_id": m.chat_id,
+            "user_id": m.user_id,
+            "kind": m.kind,
+            "payload": m.payload,
+            "now": now,
+            "created_at": now,
+        }
+        for m in messages
+    ]
+    result = await repo.core(_tick_stmt(repo, "insert"), params)
+    return set(result.scalars().all())
+
+
+async def write_users(repo: Repository, rows: Sequence[dict[str, Any]], now: datetime) -> None:
+    """Write each user's new state (the _TICK_WRITTEN columns, by id and the version read) in
+    one batch, bumping version. The rows are locked by the claim, so none can have moved on;
+    if one did anyway, raise, and the tick redoes the batch one by one."""
+    if not rows:
+        return
+    params = [
+        {
+            **{c: row[c] for c in _TICK_WRITTEN},
+            "updated_at": now,
+            "b_id": row["id"],
+            "b_version": row["version"],
+        }
+        for row in rows
+    ]
+    result = await repo.core(_tick_stmt(repo, "users"), params)
+    sane = repo.session.get_bind().dialect.supports_sane_multi_rowcount
+    if sane and result.rowcount >= 0 and result.rowcount != len(rows):
+        raise StaleDataError(f"tick wrote {result.rowcount} of {len(rows)} user rows")

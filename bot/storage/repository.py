@@ -6,16 +6,18 @@ ids exist and constraint violations surface at the call, not at commit time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
+    Row,
     Select,
     String,
     Table,
+    bindparam,
     delete,
     false,
     func,
@@ -27,10 +29,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.attributes import flag_modified, set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from bot.storage.models import (
     Base,
@@ -93,6 +98,21 @@ class Repository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.dialect_name: str = session.get_bind().dialect.name
+        self._connection: Connection | None = None
+
+    async def core(self, stmt: Any, params: Any = None) -> CursorResult[Any]:
+        """Run a prebuilt Core statement on this transaction's connection, skipping the
+        ORM's execute path (it costs more than the statement on SQLite). No autoflush: the
+        hot paths that use this write nothing through the ORM first.
+
+        On SQLite the driver never waits (bot/storage/sqlite_inline.py), so the statement
+        runs straight on the loop; elsewhere through SQLAlchemy's greenlet bridge."""
+        if self._connection is None:
+            self._connection = (await self.session.connection()).sync_connection
+        assert self._connection is not None
+        if self._connection.dialect.driver == "hipcoach_inline":
+            return self._connection.execute(stmt, params)
+        return await greenlet_spawn(self._connection.execute, stmt, params)
 
     # --- infrastructure -------------------------------------------------------------------
 
@@ -133,14 +153,22 @@ class Repository:
         the event unclaimed and a redelivery is handled again. A concurrent transaction
         claiming the same id waits for this one and then gets False.
         """
+        stmt = _prebuilt(self.dialect_name, "claim_event", self._claim_event_stmt)
+        params = {"platform": platform, "event_id": event_id, "created_at": utcnow()}
+        result = await self.core(stmt, params)
+        return result.rowcount == 1
+
+    def _claim_event_stmt(self) -> Any:
         table = cast(Table, ProcessedEvent.__table__)
-        stmt = (
+        return (
             self._insert(table)
-            .values(platform=platform, event_id=event_id, created_at=utcnow())
+            .values(
+                platform=bindparam("platform"),
+                event_id=bindparam("event_id"),
+                created_at=bindparam("created_at", type_=table.c.created_at.type),
+            )
             .on_conflict_do_nothing(index_elements=["platform", "event_id"])
         )
-        result = cast(CursorResult[Any], await self.session.execute(stmt))
-        return result.rowcount == 1
 
     async def cleanup_events(self, older_than: datetime) -> int:
         """Forget processed event ids recorded before `older_than`; returns how many."""
@@ -201,13 +229,38 @@ class Repository:
         The JSON columns are always written: in-place edits of a dict are invisible to
         change tracking, and losing a conversation step silently is worse than one wider
         UPDATE. Raises StaleDataError if the row changed since `user` was loaded.
+
+        One prebuilt UPDATE ... WHERE id AND version, not the ORM's flush (which costs
+        several times the statement itself); the object is then marked clean with the
+        values written, so the session never writes it a second time.
         """
-        self.session.add(user)
-        unloaded = _unloaded(user)
-        for key in ("profile", "conversation"):
-            if key not in unloaded:
-                flag_modified(user, key)
-        await self.session.flush()
+        state = inspect(user)
+        if not state.persistent or state.session is not self.session.sync_session:
+            self.session.add(user)
+            unloaded = _unloaded(user)
+            for key in ("profile", "conversation"):
+                if key not in unloaded:
+                    flag_modified(user, key)
+            await self.session.flush()
+            return
+        if _unloaded(user):  # expired (a rolled-back savepoint): read back what is missing
+            await self.session.refresh(user, list(_unloaded(user)))
+        values = {key: getattr(user, key) for key in _USER_WRITTEN}
+        now = utcnow()
+        params = {**values, "updated_at": now, "b_id": user.id, "b_version": user.version}
+        stmt = _prebuilt(self.dialect_name, "save_user", _save_user_stmt)
+        # No autoflush: it would write the same changes first through the ORM, and this
+        # UPDATE would then find the version moved on.
+        result = await self.core(stmt, params)
+        if result.rowcount != 1:
+            raise StaleDataError(
+                f"UPDATE statement on table 'users' expected to update 1 row(s); "
+                f"{result.rowcount} were matched."
+            )
+        for key, value in values.items():
+            set_committed_value(user, key, value)
+        set_committed_value(user, "updated_at", now)
+        set_committed_value(user, "version", user.version + 1)
 
     async def list_users(self) -> list[User]:
         """Every user, ordered by id (small deployments, admin tools)."""
@@ -243,6 +296,87 @@ class Repository:
             flag_modified(checkin, "answers")
         await self.session.flush()
         return checkin
+
+    async def write_checkin(
+        self, user_id: int, local_date: date, fields: Mapping[str, Any], *, new: bool
+    ) -> None:
+        """The turn's check-in write in one statement, without reading the row first (the
+        turn already knows whether it exists). `new`: INSERT ... ON CONFLICT DO UPDATE
+        (needs `phase` and `level`; a concurrent insert of the same day is then edited);
+        otherwise an UPDATE of the given fields."""
+        unknown = set(fields) - CHECKIN_FIELDS
+        if unknown:
+            raise TypeError(f"unknown check-in fields: {sorted(unknown)}")
+        table = cast(Table, Checkin.__table__)
+        now = utcnow()
+        if new:
+            missing = {"phase", "level"} - set(fields)
+            if missing:
+                raise ValueError(f"a new check-in needs {sorted(missing)}")
+            insert_stmt = self._insert(table).values(
+                user_id=user_id, local_date=local_date, created_at=now, updated_at=now, **fields
+            )
+            stmt: Any = insert_stmt.on_conflict_do_update(
+                index_elements=["user_id", "local_date"],
+                set_={**{k: insert_stmt.excluded[k] for k in fields}, "updated_at": now},
+            )
+        else:
+            stmt = (
+                update(table)
+                .where(table.c.user_id == user_id, table.c.local_date == local_date)
+                .values(updated_at=now, **fields)
+            )
+        await self.core(stmt)
+
+    async def write_exercise(
+        self, user_id: int, local_date: date, exercise_id: str, outcome: str
+    ) -> None:
+        """log_exercise in one statement: insert, or replace a different outcome (and its
+        timestamp); the same outcome again changes nothing."""
+        stmt = _prebuilt(self.dialect_name, "write_exercise", self._write_exercise_stmt)
+        params = {
+            "user_id": user_id,
+            "local_date": local_date,
+            "exercise_id": exercise_id,
+            "outcome": outcome,
+            "created_at": utcnow(),
+        }
+        await self.core(stmt, params)
+
+    def _write_exercise_stmt(self) -> Any:
+        table = cast(Table, ExerciseLog.__table__)
+        insert_stmt = self._insert(table).values(
+            user_id=bindparam("user_id"),
+            local_date=bindparam("local_date", type_=table.c.local_date.type),
+            exercise_id=bindparam("exercise_id"),
+            outcome=bindparam("outcome"),
+            created_at=bindparam("created_at", type_=table.c.created_at.type),
+        )
+        return insert_stmt.on_conflict_do_update(
+            index_elements=["user_id", "local_date", "exercise_id"],
+            set_={
+                "outcome": insert_stmt.excluded.outcome,
+                "created_at": insert_stmt.excluded.created_at,
+            },
+            where=table.c.outcome != insert_stmt.excluded.outcome,
+        )
+
+    async def history_rows(
+        self, user_ids: Sequence[int], start: date, end: date
+    ) -> tuple[list[Row[Any]], list[Row[Any]]]:
+        """Check-in and exercise-log rows (plain rows, no ORM objects) of these users with
+        start <= local_date <= end, oldest first: one query per table however many users
+        (the tick loads a whole batch's history at once)."""
+        if len(user_ids) == 1:
+            key = "history_one"
+            params: dict[str, Any] = {"user_id": user_ids[0], "start": start, "end": end}
+        else:
+            key = "history_many"
+            params = {"user_ids": list(user_ids), "start": start, "end": end}
+        c_stmt, l_stmt = _prebuilt(self.dialect_name, key, lambda: _history_stmts(key))
+        found_checkins = list((await self.core(c_stmt, params)).all())
+        found_logs = list((await self.core(l_stmt, params)).all())
+        return found_checkins, found_logs
 
     async def get_checkin(self, user_id: int, local_date: date) -> Checkin | None:
         return await self._one_or_none(
@@ -752,9 +886,7 @@ class Repository:
         ):
             result = cast(
                 CursorResult[Any],
-                await self.session.execute(
-                    stmt.execution_options(synchronize_session=False)
-                ),
+                await self.session.execute(stmt.execution_options(synchronize_session=False)),
             )
             changed += result.rowcount
         return changed
@@ -762,3 +894,90 @@ class Repository:
 
 def _unloaded(obj: Base) -> frozenset[str]:
     return frozenset(inspect(obj).unloaded)
+
+
+# Columns save_user writes (every one a turn or the scheduler may change).
+_USER_WRITTEN: frozenset[str] = frozenset(
+    {
+        "chat_id",
+        "display_name",
+        "timezone",
+        "reminder_time",
+        "paused",
+        "unreachable",
+        "next_checkin_at",
+        "next_nudge_at",
+        "profile",
+        "conversation",
+    }
+)
+
+# Statements built once per dialect and reused: SQLAlchemy then finds the compiled form in
+# its cache at once, without building and hashing a new expression each call.
+_PREBUILT: dict[tuple[str, str], Any] = {}
+
+
+def _prebuilt(dialect: str, name: str, build: Callable[[], Any]) -> Any:
+    key = (dialect, name)
+    stmt = _PREBUILT.get(key)
+    if stmt is None:
+        stmt = _PREBUILT[key] = build()
+    return stmt
+
+
+def _save_user_stmt() -> Any:
+    table = cast(Table, User.__table__)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.version == bindparam("b_version"))
+        .values(
+            {
+                **{key: bindparam(key, type_=table.c[key].type) for key in _USER_WRITTEN},
+                "updated_at": bindparam("updated_at", type_=table.c.updated_at.type),
+                "version": table.c.version + 1,
+            }
+        )
+    )
+
+
+HISTORY_CHECKIN_COLUMNS: tuple[str, ...] = (
+    "user_id",
+    "local_date",
+    "pain_now",
+    "ran",
+    "run_minutes",
+    "pain_during",
+    "exercises",
+    "exercise_pain",
+    "swelling",
+    "run_sharp",
+    "isometric_worse",
+    "decision",
+    "reason",
+    "phase",
+    "level",
+)
+
+
+def _history_stmts(key: str) -> tuple[Any, Any]:
+    checkins = cast(Table, Checkin.__table__)
+    logs = cast(Table, ExerciseLog.__table__)
+    start = bindparam("start", type_=checkins.c.local_date.type)
+    end = bindparam("end", type_=checkins.c.local_date.type)
+
+    def who(table: Table) -> Any:
+        if key == "history_one":
+            return table.c.user_id == bindparam("user_id")
+        return table.c.user_id.in_(bindparam("user_ids", expanding=True))
+
+    c_stmt = (
+        select(*(checkins.c[name] for name in HISTORY_CHECKIN_COLUMNS))
+        .where(who(checkins), checkins.c.local_date >= start, checkins.c.local_date <= end)
+        .order_by(checkins.c.user_id, checkins.c.local_date)
+    )
+    l_stmt = (
+        select(logs.c.user_id, logs.c.local_date, logs.c.exercise_id, logs.c.outcome)
+        .where(who(logs), logs.c.local_date >= start, logs.c.local_date <= end)
+        .order_by(logs.c.user_id, logs.c.local_date, logs.c.id)
+    )
+    return c_stmt, l_stmt

@@ -71,8 +71,7 @@ def out_of_scope(location_presentation: str) -> bool:
 @rule(
     "TL6",
     "5b",
-    "The coach describes where it hurts (front or outside of the hip) and never names a "
-    "condition.",
+    "The coach describes where it hurts (front or outside of the hip) and never names a condition.",
 )
 def label_key(presentation: str) -> str:
     """The message key that describes the presentation to the runner."""
