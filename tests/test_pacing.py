@@ -156,9 +156,9 @@ async def test_during_a_burst_the_reply_is_claimed_before_five_hundred_reminders
 ) -> None:
     clock = Clock(NOW)
     await _queue(db, [str(1000 + n) for n in range(500)])
-    # Runner 7 tapped during the burst; runner 1250's reminder is still queued when they write.
-    await _queue(db, ["1250"])
-    await _queue(db, ["7", "1250"], kind=outbox.REPLY)
+    # Runner 7 tapped during the burst; runner 2250's reminder is still queued when they write.
+    await _queue(db, ["2250"])
+    await _queue(db, ["7", "2250"], kind=outbox.REPLY)
     sender = RecordingSender(clock)
     sched = Scheduler(
         db,
@@ -170,9 +170,9 @@ async def test_during_a_burst_the_reply_is_claimed_before_five_hundred_reminders
     )
     assert await sched.dispatch(NOW) == 503
     order = [(s.message.chat_id, s.message.text.split()[0]) for s in sender.sent]
-    # Both chats with a waiting reply first; the older reminder of 1250 keeps its place
+    # The chats with a waiting reply first, oldest first; the reminder of 2250 still goes
     # before that chat's reply (a chat's order is kept).
-    assert order[:3] == [("7", "reply"), ("1250", "checkin"), ("1250", "reply")]
+    assert order[:3] == [("2250", "checkin"), ("7", "reply"), ("2250", "reply")]
     assert order[3:] == [(str(1000 + n), "checkin") for n in range(500)]
 
 
