@@ -16,8 +16,10 @@ in between (a late wake-up only makes us later, never burstier). The same holds 
 (a message starts at least 1 s after the previous one to that chat was answered) and per
 group (20 in any 60 s). The price is one round trip per window: ~30/(1 s + round trip).
 
-Bulk to a group (warm-up cards) is spread evenly, one per 3 s, so it never uses the group's
-whole minute in a burst and a reply in that group still finds room; replies use the window.
+Bulk to a group (warm-up cards) is spread evenly, one per ~3 s counted from the previous
+start, so it never uses the group's whole minute in a burst and a reply in that group still
+finds room; replies use the window. (The group's window, counted on completion as above,
+still holds for every message: the even spread is for the group's readers, not the rule.)
 
 Priority: interactive replies (`urgent=True`) go ahead of reminders and cards waiting for
 the same budget, so a runner who taps during the 7:30 burst of thousands of reminders waits
@@ -81,7 +83,7 @@ DEFAULT_LIMITS: dict[str, PlatformLimit] = {
         chat_gap=1.0 + MARGIN,
         group_count=20,
         group_window=60.0 + MARGIN,
-        group_bulk_gap=3.0 + MARGIN,
+        group_bulk_gap=3.05,  # from start to start: 20 of them span 61 s
         groups=_telegram_group,
     ),
     "slack": PlatformLimit(chat_gap=1.0 + MARGIN),
@@ -94,6 +96,7 @@ _PRUNE_EVERY = 2000
 class _Chat:
     in_flight: int = 0  # messages (not edits) being sent to it now
     last_done: float | None = None  # when the last answer came back
+    last_start: float | None = None  # when the last message to it started
     hold_until: float = 0.0  # a 429 asked us to wait
     done: deque[float] = field(default_factory=deque)  # groups: recent completions
 
@@ -268,8 +271,9 @@ class RateLimiter:
             return math.inf
         group = limit.groups is not None and limit.groups(chat_id)
         if chat.last_done is not None:
-            gap = limit.group_bulk_gap if group and not urgent else 0.0
-            at = max(at, chat.last_done + max(limit.chat_gap, gap))
+            at = max(at, chat.last_done + limit.chat_gap)
+        if group and not urgent and chat.last_start is not None:
+            at = max(at, chat.last_start + limit.group_bulk_gap)
         if group and limit.group_count > 0:
             at = max(at, _window_opens(chat.done, 0, limit.group_count, limit.group_window, now))
         return at
@@ -277,7 +281,9 @@ class RateLimiter:
     def _grant(self, state: _Platform, chat_id: str, edit: bool) -> None:
         state.in_flight += 1
         if not edit:
-            state.chats.setdefault(chat_id, _Chat()).in_flight += 1
+            chat = state.chats.setdefault(chat_id, _Chat())
+            chat.in_flight += 1
+            chat.last_start = self.monotonic()
         self._grants += 1
         if self._grants % _PRUNE_EVERY == 0:
             self._prune(state)
