@@ -57,8 +57,11 @@ async def _open(settings: Settings) -> Database:
 
 def _coach(db: Database) -> Any:
     from bot.service import Coach
+    from scheduler.ratelimit import RateLimiter
 
-    return Coach(db)
+    # One pacing per process for every platform's limits: the replies this Coach sends at
+    # once and its scheduler's dispatcher (which takes `coach.pacer`) share it.
+    return Coach(db, pacer=RateLimiter())
 
 
 # What to check when a platform does not answer at start-up.

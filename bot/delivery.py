@@ -7,6 +7,7 @@ retry later, back off, or stop scheduling for that target.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from bot.engine.events import Outbound
@@ -37,4 +38,23 @@ class Sender(Protocol):
 
     async def send(self, message: Outbound) -> None:
         """Deliver one message (or raise a DeliveryError)."""
+        ...
+
+
+class Pacer(Protocol):
+    """One pacing per platform for everything a process sends (scheduler/ratelimit.py):
+    replies sent at once and the dispatcher's messages take their slots from it."""
+
+    def slot(
+        self, platform: str, chat_id: str, *, urgent: bool = False, edit: bool = False
+    ) -> AbstractAsyncContextManager[None]:
+        """Wait for a send slot; the send inside the block is in flight until it ends."""
+        ...
+
+    def ready_in(self, platform: str, chat_id: str, *, urgent: bool = False) -> float:
+        """Seconds until a message to this chat could start (0 = now)."""
+        ...
+
+    def retry_after(self, platform: str, chat_id: str, seconds: float) -> None:
+        """The platform refused a message (429) and asked us to wait."""
         ...

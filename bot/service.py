@@ -38,7 +38,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from bot import metrics, sending
 from bot.charts import DayPoint, render_progress_chart
-from bot.delivery import DeliveryError
+from bot.delivery import DeliveryError, Pacer, RetryAfter
 from bot.engine import machine
 from bot.engine.events import Attachment, ChatKind, Inbound, InboundKind, Outbound
 from bot.engine.flows.account import next_checkin_at
@@ -177,10 +177,17 @@ class Coach:
         db: Database,
         content: Content | None = None,
         clock: Callable[[], datetime] = utcnow,
+        pacer: Pacer | None = None,
     ) -> None:
         self.db = db
         self.content = content or default_content()
         self.clock = clock
+        # The process's one pacing per platform (scheduler/ratelimit.py), shared with its
+        # dispatcher: replies count against the same limits as reminders, and go first.
+        self.pacer = pacer
+        # Called once replies were left in the outbox for the dispatcher (committed, or
+        # handed back after an attempt): the scheduler of this process wakes at once.
+        self.on_queued: Callable[[], None] | None = None
 
     async def handle(
         self,
@@ -209,7 +216,10 @@ class Coach:
         inbound = sanitize_inbound(inbound)
         for attempt in range(1, TURN_ATTEMPTS + 1):
             try:
-                return await self._handle_once(inbound, claim, fallback)
+                handled = await self._handle_once(inbound, claim, fallback)
+                if len(handled.claimed) < len(handled.replies):
+                    self._queued()  # some wait for the dispatcher
+                return handled
             except StaleDataError:
                 # Another turn for the same person committed first: run ours on its result.
                 log.info(
@@ -227,7 +237,10 @@ class Coach:
                     inbound.event_id,
                     type(error).__name__,
                 )
-                return await self._refused(inbound, claim)
+                handled = await self._refused(inbound, claim)
+                if len(handled.claimed) < len(handled.replies):
+                    self._queued()
+                return handled
         raise RuntimeError(f"could not serialise turn for event {inbound.event_id}")
 
     async def deliver(self, handled: Handled, send: Send) -> int:
@@ -240,12 +253,15 @@ class Coach:
         done: list[tuple[outbox.ClaimedMessage, sending.Outcome]] = []
         rest: list[outbox.ClaimedMessage] = []
         for n, (row, message) in enumerate(handled.claimed):
-            if self.clock() + margin > handled.lease_until:
+            # A slot further away than the claim can wait (a 429 closed the chat): the
+            # dispatcher takes over.
+            ahead = timedelta(seconds=self._ready_in(row))
+            if self.clock() + ahead + margin > handled.lease_until:
                 rest = [r for r, _ in handled.claimed[n:]]  # the dispatcher takes over
                 break
             error: Exception | None = None
             try:
-                await send(message)
+                await self._paced_send(row, message, send)
             except Exception as exc:  # every failure is an outcome (bot/sending.py)
                 error = exc
             outcome = sending.outcome_of(error, row, self.clock())
@@ -266,7 +282,31 @@ class Coach:
                 rest = [r for r, _ in handled.claimed[n + 1 :]]  # after this one, in order
                 break
         await self._settle(done, rest)
+        if rest or any(outcome.status == "retry" for _, outcome in done):
+            self._queued()
         return sum(outcome.status == "sent" for _, outcome in done)
+
+    def _ready_in(self, row: outbox.ClaimedMessage) -> float:
+        if self.pacer is None:
+            return 0.0
+        return self.pacer.ready_in(row.platform, row.chat_id, urgent=True)
+
+    async def _paced_send(self, row: outbox.ClaimedMessage, message: Outbound, send: Send) -> None:
+        """One reply through the process's pacing: ahead of queued reminders and cards."""
+        if self.pacer is None:
+            await send(message)
+            return
+        edit = message.edit_ref is not None
+        async with self.pacer.slot(row.platform, row.chat_id, urgent=True, edit=edit):
+            try:
+                await send(message)
+            except RetryAfter as error:
+                self.pacer.retry_after(row.platform, row.chat_id, float(error.seconds))
+                raise
+
+    def _queued(self) -> None:
+        if self.on_queued is not None:
+            self.on_queued()
 
     async def _settle(
         self,

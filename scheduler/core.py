@@ -17,15 +17,21 @@ outbox under an idempotency key, advance the next time. Rules:
   after 21:00 local time;
 - paused and unreachable users, and unreachable team chats, are not claimed at all.
 
-Dispatcher (every ~2 s): `concurrency` workers each claim one row at a time, just before
-sending it (the row becomes 'sending' under a claim token with a 30 second lease,
-HIPCOACH_SENDING_LEASE_SECONDS, committed *before* the platform is called), send it within
-per-platform rate limits and mark it in its own short transaction (bot/sending.py decides
-what the outcome means). Only the oldest unsent message of a chat is ever claimed, so a
-chat's messages (replies included) keep their order. A crash can leave only the messages
-then in flight (up to `concurrency`) claimed: they go again once their lease runs out, and
-every other row is sent as soon as a dispatcher runs. A mark that finds the row no longer
-ours (our lease ran out, another dispatcher took it) stops the whole pass.
+Dispatcher: a loop that drains the outbox, then sleeps until the earliest `not_before` of
+a row it could claim (or a lease that runs out), at most `dispatch_seconds` (for rows other
+processes queue); it wakes at once when this process queues something (a reply that could
+not go at once, a tick's reminders). In a pass, `concurrency` workers each claim one row at
+a time, just before sending it (the row becomes 'sending' under a claim token with a 30
+second lease, HIPCOACH_SENDING_LEASE_SECONDS, committed *before* the platform is called),
+send it within the platform's limits and mark it in its own short transaction
+(bot/sending.py decides what the outcome means). Chats where a reply waits are claimed
+first, and replies take their send slot ahead of reminders and cards: the pacing
+(scheduler/ratelimit.py) is the process's one, shared with the replies `Coach.deliver`
+sends at once. Only the oldest unsent message of a chat is ever claimed, so a chat's
+messages (replies included) keep their order. A crash can leave only the messages then in
+flight (up to `concurrency`) claimed: they go again once their lease runs out, and every
+other row is sent as soon as a dispatcher runs. A mark that finds the row no longer ours
+(our lease ran out, another dispatcher took it) stops the whole pass.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from typing import TYPE_CHECKING, Any, cast
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import metrics
-from bot.delivery import DeliveryError, RetryAfter, Sender
+from bot.delivery import DeliveryError, Pacer, RetryAfter, Sender
 from bot.engine.events import Outbound
 from bot.engine.flows.account import next_checkin_at
 from bot.engine.flows.team import next_warmup_post, render_warmup_card
@@ -110,6 +116,8 @@ def _env_seconds(name: str, default: float) -> float:
 @dataclass(frozen=True)
 class SchedulerConfig:
     tick_seconds: float = 30.0
+    # The dispatcher's longest sleep: it wakes earlier for the next due row and at once for
+    # what this process queues; this bounds how late it sees rows other processes queue.
     dispatch_seconds: float = 2.0
     batch: int = 50  # due rows per tick transaction
     concurrency: int = 10  # sends in flight per dispatcher (each holds one claimed row)
@@ -189,19 +197,22 @@ class Scheduler:
         *,
         clock: Callable[[], datetime] = utcnow,
         config: SchedulerConfig | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: Pacer | None = None,
     ) -> None:
         self.db = db
         self.coach = coach
         self.senders = metrics.counted_senders(senders)
         self.clock = clock
         self.config = config or SchedulerConfig.from_env()
-        self.limiter = limiter or RateLimiter()
+        # The coach's pacing when it has one: replies and the dispatcher share the limits.
+        self.limiter: Pacer = limiter or getattr(coach, "pacer", None) or RateLimiter()
         self._aps: AsyncIOScheduler | None = None
         self._stopping = False
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._wake = asyncio.Event()
+        self._dispatcher: asyncio.Task[None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -219,13 +230,6 @@ class Scheduler:
             next_run_time=first,
         )
         aps.add_job(
-            self._job(self.dispatch),
-            "interval",
-            seconds=self.config.dispatch_seconds,
-            id="dispatch",
-            next_run_time=first + timedelta(seconds=1),
-        )
-        aps.add_job(
             self._job(self.cleanup),
             "interval",
             hours=24,
@@ -234,6 +238,9 @@ class Scheduler:
         )
         aps.start()
         self._aps = aps
+        if hasattr(self.coach, "on_queued"):
+            self.coach.on_queued = self.wake
+        self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="dispatcher")
         log.info(
             "scheduler started tick=%ss dispatch=%ss platforms=%s",
             self.config.tick_seconds,
@@ -244,31 +251,73 @@ class Scheduler:
     async def shutdown(self, timeout: float = 10.0) -> None:
         """Stop taking new work, let a running tick or send batch finish, then stop."""
         self._stopping = True
+        self._wake.set()
         if self._aps is not None:
             self._aps.pause()
+        if getattr(self.coach, "on_queued", None) == self.wake:
+            self.coach.on_queued = None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout)
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
+            self._dispatcher = None
         if self._aps is not None:
             self._aps.shutdown(wait=False)
             self._aps = None
         log.info("scheduler stopped")
 
-    def _job(self, work: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
-        async def run() -> None:
+    def _job(self, work: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[bool]]:
+        async def run() -> bool:
             if self._stopping:
-                return
+                return False
             self._busy += 1
             self._idle.clear()
             try:
                 await work()
+                return True
             except Exception:
                 log.exception("scheduler job %s failed", getattr(work, "__name__", work))
+                return False
             finally:
                 self._busy -= 1
                 if self._busy == 0:
                     self._idle.set()
 
         return run
+
+    def wake(self) -> None:
+        """Something was queued: the dispatcher looks at once instead of at its next due."""
+        self._wake.set()
+
+    async def _dispatch_loop(self) -> None:
+        """Drain, then sleep until the next due row (or a wake-up); until shutdown."""
+        dispatch = self._job(self.dispatch)
+        while not self._stopping:
+            self._wake.clear()
+            wait = self.config.dispatch_seconds
+            if await dispatch():
+                try:
+                    wait = await self.next_wait()
+                except Exception:
+                    log.exception("dispatcher: could not read the next due time")
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def next_wait(self, now: datetime | None = None) -> float:
+        """Seconds until the dispatcher has something to do (0 = now), at most
+        `dispatch_seconds` (rows another process queues wake nobody here)."""
+        platforms = sorted(self.senders)
+        if not platforms:
+            return self.config.dispatch_seconds
+        async with self.db.transaction(readonly=True) as repo:
+            due = await outbox.next_due(repo, platforms)
+        now = now or self.clock()
+        if due is None:
+            return self.config.dispatch_seconds
+        return min(max(0.0, (due - now).total_seconds()), self.config.dispatch_seconds)
 
     # --- the due-work tick ----------------------------------------------------------------
     # Set-based per batch (`_batch`); the per-user methods below (`_checkin`, `_nudge`) are
@@ -286,6 +335,7 @@ class Scheduler:
         queued += await self._drain_warmups(now)
         if queued:
             log.info("tick queued=%d", queued)
+            self.wake()
         return queued
 
     async def _drain(
@@ -624,8 +674,10 @@ class Scheduler:
                     return
                 # One row at a time, claimed right before it is sent: after a crash only
                 # the rows then in flight wait for their lease.
+                # Due by now, not by the pass's start: a reply queued during a long pass (a
+                # burst of reminders) is claimed in this pass, ahead of the rest.
                 async with self.db.transaction() as repo:
-                    claimed = await outbox.claim_messages(repo, base, platforms, 1, at() + lease)
+                    claimed = await outbox.claim_messages(repo, at(), platforms, 1, at() + lease)
                 if not claimed:
                     return
                 try:
@@ -650,29 +702,33 @@ class Scheduler:
 
     async def _deliver(self, message: outbox.ClaimedMessage, at: Callable[[], datetime]) -> bool:
         sender = self.senders[message.platform]
-        wait = self.limiter.reserve(message.platform, message.chat_id, self.config.max_wait)
-        if wait is None:
-            # Too far away to hold the row while sleeping: put it back for later.
-            later = self.limiter.wait_for(message.platform, message.chat_id)
+        urgent = message.kind == outbox.REPLY  # replies go ahead of reminders and cards
+        later = self.limiter.ready_in(message.platform, message.chat_id, urgent=urgent)
+        if later > self.config.max_wait:
+            # Too far away to hold the row while waiting (a 429 closed the chat, a group's
+            # minute is full): put it back for then.
             outcome = Outcome(
                 "retry", message.attempts, "RateLimited", at() + timedelta(seconds=later)
             )
             await self._mark(message, outcome, at())
             return False
-        if wait > 0:
-            await asyncio.sleep(wait)
-        # Woken late (a busy loop or machine)? Then the real send times, not the reserved
-        # slots, decide: catching up in a burst would break the platform's limits.
-        while (late := self.limiter.admit(message.platform, message.chat_id)) > 0:
-            await asyncio.sleep(late)
         error: Exception | None = None
         try:
-            await sender.send(decode(message.chat_id, message.payload))
-        except Exception as exc:  # every failure is an outcome (bot/sending.py)
+            payload = decode(message.chat_id, message.payload)
+        except Exception as exc:  # a row that cannot be read is an outcome too
             error = exc
+        if error is None:
+            edit = payload.edit_ref is not None
+            async with self.limiter.slot(
+                message.platform, message.chat_id, urgent=urgent, edit=edit
+            ):
+                try:
+                    await sender.send(payload)
+                except Exception as exc:  # every failure is an outcome (bot/sending.py)
+                    error = exc
         outcome = outcome_of(error, message, at())
         if isinstance(error, RetryAfter):
-            self.limiter.hold(message.platform, message.chat_id, float(error.seconds))
+            self.limiter.retry_after(message.platform, message.chat_id, float(error.seconds))
             log.info("outbox retry-after id=%s seconds=%s", message.id, error.seconds)
         elif outcome.status == "gone":
             log.warning(

@@ -1,75 +1,134 @@
-"""A small in-process rate limiter for the outbox dispatcher.
+"""One pacing per platform for everything the bot sends: replies, reminders, warm-up cards.
 
-Each platform has an overall pace and a per-chat pace (Telegram: ~30 messages a second
-overall, 1 a second per chat, 20 a minute per group; Slack: ~1 a second per channel).
-`reserve` hands out send slots: it returns how long to wait before sending, or None when
-the slot is further away than the caller is willing to wait (the dispatcher then puts the
-row back with a `not_before`, instead of holding it while sleeping).
+Telegram allows ~30 messages a second overall, 1 a second to one chat and 20 a minute to one
+group; Slack ~1 a second to one channel. Those limits hold for the bot as a whole, so the
+replies a turn sends at once (`Coach.deliver`) and what the outbox dispatcher sends
+(scheduler/core.py) take their send slots from the same `RateLimiter` (`hipcoach run` wires
+one per process; bot/cli.py).
 
-Per process only: with several dispatchers the platform's own 429 (RetryAfter) is the
-backstop, and the dispatcher honours it.
+Window semantics, counted on completion. The platform counts a message when it *arrives*,
+and we cannot see that moment; but it lies between the moment we start the call and the
+moment its answer is back. So a message may start only when, counting every message
+still in flight and every one *completed* within the window, the window has room: e.g.
+the 31st message starts at least 1 s after the answer to the 1st came back, so their
+arrivals are at least 1 s apart whatever the network, the event loop or a busy machine did
+in between (a late wake-up only makes us later, never burstier). The same holds per chat
+(a message starts at least 1 s after the previous one to that chat was answered) and per
+group (20 in any 60 s). The price is one round trip per window: ~30/(1 s + round trip).
+
+Bulk to a group (warm-up cards) is spread evenly, one per ~3 s counted from the previous
+start, so it never uses the group's whole minute in a burst and a reply in that group still
+finds room; replies use the window. (The group's window, counted on completion as above,
+still holds for every message: the even spread is for the group's readers, not the rule.)
+
+Priority: interactive replies (`urgent=True`) go ahead of reminders and cards waiting for
+the same budget, so a runner who taps during the 7:30 burst of thousands of reminders waits
+for at most the next free slot, not for the queue. Waiters that cannot go yet (their chat
+had a message a moment ago) do not hold up those that can.
+
+Edits (`edit=True`) change a message already in the chat: they take a slot of the overall
+budget but none of the chat's (the platforms count new messages per chat).
+
+429: `retry_after(platform, chat, seconds)` closes that chat for the time the platform
+asked; a second chat refused within the overall window means the platform-wide limit was
+hit (e.g. another process sends too), and the whole platform pauses for that time.
+
+Per process only: with several processes sending, the platform's own 429 is the backstop.
+
+Why hand-written: aiolimiter (a leaky bucket), limits and pyrate-limiter count a hit when it
+is taken. None counts a message until its call completed, none serves waiters by priority
+across keys, and none knows per-key gaps next to a shared window; those three are what keep
+the limits under load, so this small scheduler is ours. Time is `time.monotonic` (or the
+clock given, for tests).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
 import math
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+__all__ = ["DEFAULT_LIMITS", "PlatformLimit", "RateLimiter"]
 
 
 @dataclass(frozen=True)
 class PlatformLimit:
-    overall: float = 0.0  # seconds between any two messages (0 = no limit)
-    per_chat: float = 0.0  # seconds between two messages to one chat
-    per_group: float | None = None  # per-chat pace for group chats, if different
-    # Checked against the times messages really go out (`admit`, just before each send), so
-    # a late wake-up (a busy event loop, a busy machine) never turns into a burst: at most
-    # `window_count` messages in any `window` seconds overall, and at most `group_count` in
-    # any `group_window` seconds to one group (0 = no such check).
-    window_count: int = 0
-    window: float = 1.0
-    group_count: int = 0
-    group_window: float = 60.0
-
-    def chat_interval(self, platform: str, chat_id: str) -> float:
-        if self.per_group is not None and _is_group(platform, chat_id):
-            return self.per_group
-        return self.per_chat
+    overall_count: int = 0  # at most this many messages ...
+    overall_window: float = 1.0  # ... in any window of this many seconds (0 count = none)
+    chat_gap: float = 0.0  # seconds between two messages to one chat
+    group_count: int = 0  # at most this many to one group ...
+    group_window: float = 60.0  # ... in any window of this many seconds
+    group_bulk_gap: float = 0.0  # bulk (not urgent) to a group: spread this far apart
+    groups: Callable[[str], bool] | None = None  # which chat ids are groups
 
 
-def _is_group(platform: str, chat_id: str) -> bool:
+def _telegram_group(chat_id: str) -> bool:
     # Telegram group and supergroup ids are negative; private chats are positive.
-    return platform == "telegram" and chat_id.startswith("-")
+    return chat_id.startswith("-")
 
 
-# Pace a little under the documented limits. Telegram counts messages as they arrive, and
-# arrival times jitter by milliseconds (event loop, network), so sending exactly on a 1/30 s
-# grid still puts 31 arrivals into some 1-second window. 2% of headroom absorbs ~20 ms of
-# jitter (bench/dispatch_rate.py measures violations against a fake that enforces the limits).
-HEADROOM = 0.98
+# A few milliseconds on every window and gap: the rule is already exact (counted from the
+# answer), this only keeps float rounding on our side of it.
+MARGIN = 0.005
 
 DEFAULT_LIMITS: dict[str, PlatformLimit] = {
     "telegram": PlatformLimit(
-        overall=1 / (30 * HEADROOM),
-        per_chat=1.0 / HEADROOM,
-        per_group=3.0 / HEADROOM,
-        window_count=30,
-        window=1.0 / HEADROOM,
+        overall_count=30,
+        overall_window=1.0 + MARGIN,
+        chat_gap=1.0 + MARGIN,
         group_count=20,
-        group_window=60.0 / HEADROOM,
+        group_window=60.0 + MARGIN,
+        group_bulk_gap=3.05,  # from start to start: 20 of them span 61 s
+        groups=_telegram_group,
     ),
-    "slack": PlatformLimit(overall=0.0, per_chat=1.0),
+    "slack": PlatformLimit(chat_gap=1.0 + MARGIN),
 }
 
-_PRUNE_EVERY = 1000
+_PRUNE_EVERY = 2000
+
+
+@dataclass
+class _Chat:
+    in_flight: int = 0  # messages (not edits) being sent to it now
+    last_done: float | None = None  # when the last answer came back
+    last_start: float | None = None  # when the last message to it started
+    hold_until: float = 0.0  # a 429 asked us to wait
+    done: deque[float] = field(default_factory=deque)  # groups: recent completions
+
+
+@dataclass
+class _Waiter:
+    chat_id: str
+    urgent: bool
+    edit: bool
+    seq: int
+    future: asyncio.Future[None]
+
+
+@dataclass
+class _Platform:
+    limit: PlatformLimit
+    in_flight: int = 0
+    done: deque[float] = field(default_factory=deque)  # recent completions, oldest first
+    hold_until: float = 0.0
+    last_refused: tuple[str, float] | None = None  # (chat, when) of the last 429
+    chats: dict[str, _Chat] = field(default_factory=dict)
+    waiters: list[_Waiter] = field(default_factory=list)
+    timer: asyncio.TimerHandle | None = None
+    timer_at: float = math.inf
 
 
 class RateLimiter:
-    """Send slots per platform: the overall pace is a grid of slots (1/30 s apart for
-    Telegram) of which each message takes one; the per-chat pace is the gap to that
-    chat's previous message."""
+    """Send slots per platform, shared by every sender of the process.
+
+    `async with limiter.slot(platform, chat_id, urgent=...):` waits for a slot, and the
+    send inside the block counts as in flight until the block ends (its completion).
+    A platform without limits (`RateLimiter({})`, the console) never waits."""
 
     def __init__(
         self,
@@ -78,99 +137,208 @@ class RateLimiter:
     ) -> None:
         self.limits = DEFAULT_LIMITS if limits is None else limits
         self.monotonic = monotonic
-        self._taken: dict[str, set[int]] = {}
-        self._chats: dict[tuple[str, str], float] = {}
-        self._calls = 0
-        self._went: dict[str, deque[float]] = {}  # recent real send times per platform
-        self._chat_went: dict[tuple[str, str], deque[float]] = {}  # ... per chat
+        self._platforms: dict[str, _Platform] = {}
+        self._seq = itertools.count()
+        self._grants = 0
 
-    def wait_for(self, platform: str, chat_id: str) -> float:
-        """Seconds until the next free slot for this chat (without reserving it)."""
-        limit = self.limits.get(platform)
-        if limit is None:
-            return 0.0
-        return max(0.0, self._slot(platform, chat_id, limit)[0] - self.monotonic())
+    # --- the public side ------------------------------------------------------------------
 
-    def reserve(self, platform: str, chat_id: str, horizon: float) -> float | None:
-        """Take the next free slot if it is within `horizon` seconds; returns the wait."""
-        limit = self.limits.get(platform)
-        if limit is None:
-            return 0.0
-        now = self.monotonic()
-        slot, index = self._slot(platform, chat_id, limit)
-        if slot - now > horizon:
-            return None
-        if index is not None:
-            self._taken.setdefault(platform, set()).add(index)
-        self._chats[(platform, chat_id)] = slot + limit.chat_interval(platform, chat_id)
-        self._calls += 1
-        if self._calls % _PRUNE_EVERY == 0:
-            self._prune(now)
-        return max(0.0, slot - now)
+    @contextlib.asynccontextmanager
+    async def slot(
+        self, platform: str, chat_id: str, *, urgent: bool = False, edit: bool = False
+    ) -> AsyncIterator[None]:
+        state = self._state(platform)
+        if state is None:
+            yield
+            return
+        await self._acquire(state, chat_id, urgent=urgent, edit=edit)
+        try:
+            yield
+        finally:
+            self._complete(state, chat_id, edit)
 
-    def admit(self, platform: str, chat_id: str) -> float:
-        """Just before sending (after waiting for the reserved slot): seconds still to wait
-        so that, by the times messages really went out, no limit is exceeded; 0 means send
-        now, and the send is recorded."""
-        limit = self.limits.get(platform)
-        if limit is None:
+    def ready_in(self, platform: str, chat_id: str, *, urgent: bool = False) -> float:
+        """Seconds until a message to this chat could start, ignoring other waiters (0 when
+        it could go now; the chat's own message in flight counts as a short wait)."""
+        state = self._state(platform)
+        if state is None:
             return 0.0
         now = self.monotonic()
-        wait = 0.0
-        went = self._went.setdefault(platform, deque())
-        if limit.window_count > 0:
-            while went and went[0] <= now - limit.window:
-                went.popleft()
-            if len(went) >= limit.window_count:
-                wait = max(wait, went[-limit.window_count] + limit.window - now)
-        key = (platform, chat_id)
-        chat_went = self._chat_went.get(key)
-        if chat_went:
-            gap = limit.chat_interval(platform, chat_id)
-            if limit.group_count > 0 and _is_group(platform, chat_id):
-                while chat_went and chat_went[0] <= now - limit.group_window:
-                    chat_went.popleft()
-                if len(chat_went) >= limit.group_count:
-                    first = chat_went[-limit.group_count]
-                    wait = max(wait, first + limit.group_window - now)
-                gap = limit.per_chat
-            if chat_went:
-                wait = max(wait, chat_went[-1] + gap - now)
-        if wait > 0:
-            return wait
-        went.append(now)
-        if limit.window_count > 0 and len(went) > limit.window_count:
-            went.popleft()
-        if chat_went is None:
-            chat_went = self._chat_went[key] = deque()
-        chat_went.append(now)
-        keep = max(limit.group_count, 1) if _is_group(platform, chat_id) else 1
-        while len(chat_went) > keep:
-            chat_went.popleft()
-        return 0.0
+        at = self._earliest(state, chat_id, urgent, False, now)
+        if math.isinf(at):
+            return 0.0  # waiting for an answer under way: a round trip, not a long wait
+        return max(0.0, at - now)
 
-    def hold(self, platform: str, chat_id: str, seconds: float) -> None:
-        """The platform asked this chat to wait (429): keep its slots closed meanwhile."""
-        until = self.monotonic() + seconds
-        key = (platform, chat_id)
-        self._chats[key] = max(self._chats.get(key, 0.0), until)
-
-    def _slot(self, platform: str, chat_id: str, limit: PlatformLimit) -> tuple[float, int | None]:
+    def retry_after(self, platform: str, chat_id: str, seconds: float) -> None:
+        """The platform refused a message (429) and asked us to wait `seconds`."""
+        state = self._state(platform)
+        if state is None:
+            return
         now = self.monotonic()
-        earliest = max(now, self._chats.get((platform, chat_id), now))
-        if limit.overall <= 0:
-            return earliest, None
-        taken = self._taken.get(platform, set())
-        index = math.ceil(earliest / limit.overall - 1e-9)
-        while index in taken:
-            index += 1
-        return index * limit.overall, index
+        until = now + max(seconds, 0.0)
+        chat = state.chats.setdefault(chat_id, _Chat())
+        chat.hold_until = max(chat.hold_until, until)
+        last = state.last_refused
+        if last is not None and last[0] != chat_id and now - last[1] <= state.limit.overall_window:
+            # Two different chats refused within a window: the platform-wide limit.
+            state.hold_until = max(state.hold_until, until)
+        state.last_refused = (chat_id, now)
 
-    def _prune(self, now: float) -> None:
-        self._chats = {k: v for k, v in self._chats.items() if v > now}
-        horizon = max((limit.group_window for limit in self.limits.values()), default=60.0)
-        self._chat_went = {k: v for k, v in self._chat_went.items() if v and v[-1] > now - horizon}
-        for platform, taken in self._taken.items():
-            limit = self.limits[platform]
-            floor = math.floor(now / limit.overall) if limit.overall > 0 else 0
-            self._taken[platform] = {i for i in taken if i >= floor}
+    def paused_for(self, platform: str) -> float:
+        """Seconds the whole platform is still paused after 429s (0 = not paused)."""
+        state = self._state(platform)
+        return max(0.0, state.hold_until - self.monotonic()) if state is not None else 0.0
+
+    def waiting(self, platform: str) -> list[tuple[str, bool]]:
+        """(chat, urgent) of the senders waiting for a slot, in the order they would go."""
+        state = self._state(platform)
+        if state is None:
+            return []
+        return [(w.chat_id, w.urgent) for w in sorted(state.waiters, key=_order)]
+
+    def poke(self) -> None:
+        """Look again at every waiter now (after the clock moved, in tests)."""
+        for state in self._platforms.values():
+            self._pump(state)
+
+    # --- waiting and granting -------------------------------------------------------------
+
+    def _state(self, platform: str) -> _Platform | None:
+        state = self._platforms.get(platform)
+        if state is None:
+            limit = self.limits.get(platform)
+            if limit is None or not _limited(limit):
+                return None
+            state = self._platforms[platform] = _Platform(limit)
+        return state
+
+    async def _acquire(self, state: _Platform, chat_id: str, *, urgent: bool, edit: bool) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter = _Waiter(chat_id, urgent, edit, next(self._seq), future)
+        state.waiters.append(waiter)
+        self._pump(state)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self._complete(state, chat_id, edit)  # granted as we were cancelled
+            elif waiter in state.waiters:
+                state.waiters.remove(waiter)
+            raise
+
+    def _pump(self, state: _Platform) -> None:
+        """Grant every waiter that may go now, replies first; set a timer for the rest."""
+        now = self.monotonic()
+        next_at = math.inf
+        for waiter in sorted(state.waiters, key=_order):
+            if waiter.future.done():  # cancelled meanwhile
+                state.waiters.remove(waiter)
+                continue
+            at = self._earliest(state, waiter.chat_id, waiter.urgent, waiter.edit, now)
+            if at <= now:
+                state.waiters.remove(waiter)
+                self._grant(state, waiter.chat_id, waiter.edit)
+                waiter.future.set_result(None)
+            else:
+                next_at = min(next_at, at)
+        if state.timer is not None and (math.isinf(next_at) or next_at < state.timer_at):
+            state.timer.cancel()
+            state.timer, state.timer_at = None, math.inf
+        if state.timer is None and not math.isinf(next_at):
+            loop = asyncio.get_running_loop()
+            state.timer = loop.call_later(max(0.0, next_at - now), self._on_timer, state)
+            state.timer_at = next_at
+
+    def _on_timer(self, state: _Platform) -> None:
+        state.timer, state.timer_at = None, math.inf
+        self._pump(state)
+
+    def _earliest(
+        self, state: _Platform, chat_id: str, urgent: bool, edit: bool, now: float
+    ) -> float:
+        """When a message to `chat_id` could start; inf while it waits for an answer."""
+        limit = state.limit
+        chat = state.chats.get(chat_id)
+        at = max(now, state.hold_until, chat.hold_until if chat else 0.0)
+        if limit.overall_count > 0:
+            opens = _window_opens(
+                state.done, state.in_flight, limit.overall_count, limit.overall_window, now
+            )
+            at = max(at, opens)
+        if edit or chat is None:
+            return at
+        if chat.in_flight:
+            return math.inf
+        group = limit.groups is not None and limit.groups(chat_id)
+        if chat.last_done is not None:
+            at = max(at, chat.last_done + limit.chat_gap)
+        if group and not urgent and chat.last_start is not None:
+            at = max(at, chat.last_start + limit.group_bulk_gap)
+        if group and limit.group_count > 0:
+            at = max(at, _window_opens(chat.done, 0, limit.group_count, limit.group_window, now))
+        return at
+
+    def _grant(self, state: _Platform, chat_id: str, edit: bool) -> None:
+        state.in_flight += 1
+        if not edit:
+            chat = state.chats.setdefault(chat_id, _Chat())
+            chat.in_flight += 1
+            chat.last_start = self.monotonic()
+        self._grants += 1
+        if self._grants % _PRUNE_EVERY == 0:
+            self._prune(state)
+
+    def _complete(self, state: _Platform, chat_id: str, edit: bool) -> None:
+        now = self.monotonic()
+        state.in_flight -= 1
+        limit = state.limit
+        if limit.overall_count > 0:
+            state.done.append(now)
+            while len(state.done) > limit.overall_count:
+                state.done.popleft()
+        if not edit:
+            chat = state.chats.setdefault(chat_id, _Chat())
+            chat.in_flight -= 1
+            chat.last_done = now
+            if limit.group_count > 0 and limit.groups is not None and limit.groups(chat_id):
+                chat.done.append(now)
+                while len(chat.done) > limit.group_count:
+                    chat.done.popleft()
+        self._pump(state)
+
+    def _prune(self, state: _Platform) -> None:
+        """Forget chats whose last message is older than every window and gap."""
+        limit = state.limit
+        horizon = max(limit.chat_gap, limit.group_bulk_gap, limit.group_window)
+        now = self.monotonic()
+        state.chats = {
+            k: c
+            for k, c in state.chats.items()
+            if c.in_flight
+            or c.hold_until > now
+            or (c.last_done is not None and c.last_done > now - horizon)
+        }
+
+
+def _order(waiter: _Waiter) -> tuple[bool, int]:
+    return (not waiter.urgent, waiter.seq)
+
+
+def _limited(limit: PlatformLimit) -> bool:
+    return limit.overall_count > 0 or limit.chat_gap > 0 or limit.group_count > 0
+
+
+def _window_opens(
+    done: deque[float], in_flight: int, count: int, window: float, now: float
+) -> float:
+    """When one more message fits: at most `count` in flight or completed within the last
+    `window` seconds. inf when only an answer still under way can free room. `done` holds
+    completion times, oldest first."""
+    recent = [c for c in done if c > now - window]
+    used = in_flight + len(recent)
+    if used < count:
+        return now
+    need = used - count + 1  # completions that must leave the window first
+    if need > len(recent):
+        return math.inf
+    return recent[need - 1] + window

@@ -23,7 +23,6 @@ from bot.storage.db import Database
 from scheduler import Scheduler
 from scheduler.core import MAX_ATTEMPTS, SchedulerConfig, backoff
 from scheduler.payload import decode, encode
-from scheduler.ratelimit import PlatformLimit, RateLimiter
 from tests.chat_driver import Chat, Clock
 from tests.test_scheduler_helpers import (
     PROMPT,
@@ -275,32 +274,6 @@ async def test_a_deleted_group_stops_its_warmup_cards(db: Database, clock: Clock
 
 
 # --- rate limits and the payload -------------------------------------------------------------
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_the_limiter_paces_chats_groups_and_the_platform() -> None:
-    fake = FakeTime()
-    limiter = RateLimiter(
-        {"telegram": PlatformLimit(overall=1 / 30, per_chat=1.0, per_group=3.0)}, fake
-    )
-    assert limiter.reserve("telegram", "42", horizon=5) == 0
-    assert limiter.reserve("telegram", "42", horizon=5) == pytest.approx(1.0)  # 1/s per chat
-    assert limiter.reserve("telegram", "43", horizon=5) == pytest.approx(1 / 30)  # 30/s overall
-    assert limiter.reserve("telegram", "-100", horizon=5) == pytest.approx(2 / 30)
-    assert limiter.reserve("telegram", "-100", horizon=5) == pytest.approx(3 + 2 / 30)  # group
-    assert limiter.reserve("telegram", "-100", horizon=5) is None  # too far: not reserved
-    fake.now = 10.0
-    assert limiter.reserve("telegram", "-100", horizon=5) == 0
-    limiter.hold("telegram", "7", 20)
-    assert limiter.reserve("telegram", "7", horizon=5) is None
-    assert limiter.reserve("console", "7", horizon=0) == 0  # no limits configured
 
 
 async def test_a_busy_group_chat_is_paced_by_putting_rows_back(db: Database, clock: Clock) -> None:

@@ -294,6 +294,8 @@ class OutboxMessage(Base):
         Index("ix_outbox_status_not_before", "status", "not_before"),
         # A chat's messages go out in order: the dispatcher asks whether an older one waits.
         Index("ix_outbox_platform_chat_id_status", "platform", "chat_id", "status"),
+        # Replies go first: the dispatcher finds the few waiting ones without a scan.
+        Index("ix_outbox_status_kind_not_before", "status", "kind", "not_before"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

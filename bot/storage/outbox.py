@@ -19,7 +19,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, case, delete, false, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    Table,
+    bindparam,
+    case,
+    delete,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -56,6 +67,7 @@ __all__ = [
     "message_exists",
     "move_chat",
     "new_token",
+    "next_due",
     "release",
     "release_expired_claims",
     "write_users",
@@ -319,6 +331,41 @@ async def release_expired_claims(repo: Repository, now: datetime) -> int:
     return result.rowcount
 
 
+def _first_of_chat() -> Any:
+    """No older message of the same chat is still pending or being sent. A scalar
+    subquery, so the database looks it up per candidate row through the chat index (as an
+    anti-join on a table without statistics, PostgreSQL planned it as a scan of the whole
+    outbox per row)."""
+    older = aliased(OutboxMessage)
+    first = (
+        select(func.min(older.id))
+        .where(
+            older.platform == OutboxMessage.platform,
+            older.chat_id == OutboxMessage.chat_id,
+            older.status.in_(UNSENT),
+        )
+        .correlate(OutboxMessage)
+        .scalar_subquery()
+    )
+    return OutboxMessage.id == first
+
+
+async def _chats_with_a_reply(repo: Repository, platforms: Sequence[str], limit: int) -> list[str]:
+    """Chats where a reply waits, oldest first (found through the index on status and kind:
+    replies that wait are few, even when thousands of reminders do)."""
+    stmt = (
+        select(OutboxMessage.chat_id)
+        .where(
+            OutboxMessage.status == PENDING,
+            OutboxMessage.kind == REPLY,
+            OutboxMessage.platform.in_(list(platforms)),
+        )
+        .order_by(OutboxMessage.not_before)
+        .limit(limit)
+    )
+    return list(dict.fromkeys(await repo.session.scalars(stmt)))
+
+
 async def claim_messages(
     repo: Repository,
     now: datetime,
@@ -329,35 +376,40 @@ async def claim_messages(
 ) -> list[ClaimedMessage]:
     """Take up to `limit` pending rows due at `now` for the given platforms, each the oldest
     unsent message of its chat, and mark them 'sending' under `token` until `lease_until`;
-    the caller commits before sending anything."""
+    the caller commits before sending anything.
+
+    Chats where a reply waits come first (the reply itself, or the older message it waits
+    behind), then everything else oldest first: a runner who taps during a burst of
+    thousands of reminders is answered before the burst is through."""
     if not platforms:
         return []
     token = token or new_token()
-    older = aliased(OutboxMessage)
-    ahead = (
-        select(older.id)
-        .where(
-            older.platform == OutboxMessage.platform,
-            older.chat_id == OutboxMessage.chat_id,
-            older.status.in_(UNSENT),
-            older.id < OutboxMessage.id,
-        )
-        .exists()
+    due = (
+        OutboxMessage.status == PENDING,
+        OutboxMessage.not_before <= now,
+        OutboxMessage.platform.in_(list(platforms)),
+        _first_of_chat(),
     )
-    stmt = (
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.status == PENDING,
-            OutboxMessage.not_before <= now,
-            OutboxMessage.platform.in_(list(platforms)),
-            ~ahead,
+    rows: list[OutboxMessage] = []
+    replied = await _chats_with_a_reply(repo, platforms, 50)
+    for first in (True, False):
+        if first and not replied:
+            continue
+        stmt = select(OutboxMessage).where(*due)
+        if first:
+            # The reply itself, or the older message of its chat it waits behind.
+            stmt = stmt.where(OutboxMessage.chat_id.in_(replied))
+        elif rows:
+            stmt = stmt.where(OutboxMessage.id.not_in([row.id for row in rows]))
+        stmt = (
+            stmt.order_by(OutboxMessage.not_before, OutboxMessage.id)
+            .limit(limit - len(rows))
+            .with_for_update(skip_locked=True, of=OutboxMessage)
+            .execution_options(populate_existing=True)
         )
-        .order_by(OutboxMessage.not_before, OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=OutboxMessage)
-        .execution_options(populate_existing=True)
-    )
-    rows = list(await repo.session.scalars(stmt))
+        rows += list(await repo.session.scalars(stmt))
+        if len(rows) >= limit:
+            break
     for row in rows:
         row.status = SENDING
         row.claim_token = token
@@ -377,6 +429,31 @@ async def claim_messages(
         )
         for row in rows
     ]
+
+
+async def next_due(repo: Repository, platforms: Sequence[str]) -> datetime | None:
+    """When the dispatcher next has something to do: the earliest `not_before` of a row it
+    could claim (the first unsent of its chat), or the earliest lease of a row being sent
+    (it is released when that runs out). None when nothing waits."""
+    if not platforms:
+        return None
+    pending = await repo.session.scalar(
+        select(OutboxMessage.not_before)
+        .where(
+            OutboxMessage.status == PENDING,
+            OutboxMessage.platform.in_(list(platforms)),
+            _first_of_chat(),
+        )
+        .order_by(OutboxMessage.not_before)
+        .limit(1)
+    )
+    lease = await repo.session.scalar(
+        select(func.min(OutboxMessage.lease_until)).where(
+            OutboxMessage.status == SENDING, OutboxMessage.platform.in_(list(platforms))
+        )
+    )
+    times = [t for t in (pending, lease) if t is not None]
+    return min(times) if times else None
 
 
 def _held(message: ClaimedMessage) -> Any:
