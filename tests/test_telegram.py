@@ -47,12 +47,17 @@ class TrackingAdapter(TelegramAdapter):
     def __init__(self, settings: Settings, coach: Coach) -> None:
         super().__init__(settings, coach)
         self.finished: list[int] = []
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most updates being handled at once
         self._changed = asyncio.Condition()
 
     async def handle_update(self, update: Update) -> None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             await super().handle_update(update)
         finally:
+            self.in_flight -= 1
             async with self._changed:
                 self.finished.append(update.update_id)
                 self._changed.notify_all()
