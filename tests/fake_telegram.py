@@ -131,6 +131,8 @@ class FakeTelegram:
 
     async def stop(self) -> None:
         self._new_update.set()
+        for chat_id in list(self.chat_gates):
+            self.release_chat(chat_id)  # a held request would keep the server from stopping
         if self._runner is not None:
             await self._runner.cleanup()
 

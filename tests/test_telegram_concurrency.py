@@ -57,7 +57,7 @@ def person(fake: FakeTelegram, bot: TrackingAdapter, user_id: int) -> Person:
 
 
 def chat_calls(fake: FakeTelegram, chat_id: int) -> list[tuple[str, str]]:
-    return [(c.method, c.text) for c in fake.calls if c.params.get("chat_id") == chat_id]
+    return [(c.method, c.text) for c in fake.calls if str(c.params.get("chat_id")) == str(chat_id)]
 
 
 async def test_a_slow_chat_holds_back_no_other_chat_and_keeps_its_own_order(

@@ -70,9 +70,16 @@ from bot.storage.errors import is_outage
 
 log = logging.getLogger("hipcoach.telegram")
 
-# We call getUpdates through do_api_request on purpose (raw JSON, see _fetch); PTB suggests
-# its parsing get_updates instead.
-warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
+# We call these through do_api_request on purpose, for the raw JSON: getUpdates so that one
+# unreadable update cannot fail its batch (see _fetch); the sends because we never read the
+# Message PTB would build from each answer (a good part of the bot's CPU per update). PTB
+# suggests its parsing methods instead.
+RAW_METHODS = ("getUpdates", "sendMessage", "editMessageText", "answerCallbackQuery")
+warnings.filterwarnings(
+    "ignore",
+    message=r"Please use 'Bot\.(" + "|".join(RAW_METHODS) + ")'",
+    category=PTBUserWarning,
+)
 
 POLL_SECONDS = 25  # long-poll: Telegram holds getUpdates open until something arrives
 POLL_READ_MARGIN = 10  # seconds the read may take beyond the long poll itself
@@ -346,10 +353,12 @@ class TelegramAdapter:
             self._poller = None
         # Let the updates in flight finish (their replies go out); what does not finish in
         # time is not confirmed, so Telegram hands it out again after the restart.
-        try:
-            await asyncio.wait_for(self._lanes.drain(), STOP_SECONDS)
-        except TimeoutError:
-            log.warning("telegram: %d chats still busy at stop", self._lanes.busy)
+        if self._lanes.busy:
+            drained = asyncio.ensure_future(self._lanes.drain())
+            await asyncio.wait({drained}, timeout=STOP_SECONDS)
+            if not drained.done():
+                drained.cancel()
+                log.warning("telegram: %d chats still busy at stop", self._lanes.busy)
         await self._lanes.cancel()
         if self.application.running:
             await self.application.stop()
@@ -500,7 +509,9 @@ class TelegramAdapter:
 
     async def _answer_query(self, query_id: str, text: str | None) -> None:
         try:
-            await self._retrying(lambda: self.bot.answer_callback_query(query_id, text=text))
+            await self._retrying(
+                lambda: self._raw("answerCallbackQuery", callback_query_id=query_id, text=text)
+            )
         except TelegramError as error:
             # A query older than ~15 minutes can no longer be answered; nothing to do.
             log.info("telegram answerCallbackQuery failed error=%s", _describe(error))
@@ -601,12 +612,15 @@ class TelegramAdapter:
             chunks = convert.split_text(out.text) if out.text.strip() else []
         for n, chunk in enumerate(chunks):
             keys = markup if n == len(chunks) - 1 else None
-            await self.bot.send_message(chat_id, chunk, reply_markup=keys)
+            await self._raw("sendMessage", chat_id=chat_id, text=chunk, reply_markup=keys)
 
     async def _edit(self, chat_id: int, message_id: int, text: str) -> None:
         try:
-            await self.bot.edit_message_text(
-                convert.truncate(text), chat_id=chat_id, message_id=message_id
+            await self._raw(
+                "editMessageText",
+                chat_id=chat_id,
+                message_id=message_id,
+                text=convert.truncate(text),
             )
         except BadRequest as error:
             if any(text in str(error).lower() for text in IGNORED_EDIT_ERRORS):
@@ -617,6 +631,11 @@ class TelegramAdapter:
                 await self.bot.edit_message_reply_markup(
                     chat_id=chat_id, message_id=message_id, reply_markup=None
                 )
+
+    async def _raw(self, method: str, **params: Any) -> Any:
+        """A Bot API call whose answer we do not read: PTB maps its errors as for its own
+        methods, but builds no objects from the answer. None values are left out."""
+        return await self.bot.do_api_request(method, api_kwargs=params)
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """Honour a short RetryAfter and retry network errors with a small backoff."""

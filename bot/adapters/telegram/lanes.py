@@ -123,7 +123,7 @@ class Watermark:
         self._ids: deque[int] = deque()
         self._state: dict[int, int] = {}
         self.highest = -1  # the highest id taken so far
-        self._moved = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
 
     def take(self, update_id: int) -> bool:
         """Note a fetched update; False when it was taken before (a re-fetch of an update
@@ -138,12 +138,17 @@ class Watermark:
     def recorded(self, update_id: int) -> None:
         if self._state.get(update_id) == TAKEN:
             self._state[update_id] = RECORDED
-            self._moved.set()
+            self._wake()
 
     def done(self, update_id: int) -> None:
         if update_id in self._state:
             self._state[update_id] = DONE
-            self._moved.set()
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     @property
     def pending(self) -> int:
@@ -167,13 +172,27 @@ class Watermark:
             self._state.pop(self._ids.popleft(), None)
 
     async def wait_moved(self, last: int | None, timeout: float, *, recorded: bool) -> None:
-        """Until `offset(recorded=...)` is past `last`, or `timeout` seconds."""
+        """Until `offset(recorded=...)` is past `last`, or `timeout` seconds.
+
+        A bare future and a timer rather than asyncio.wait_for: this runs for every batch,
+        and on Python 3.11 wait_for can swallow a cancellation that arrives just as the
+        awaited thing finishes, which would leave the polling loop running after stop()."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while self.offset(recorded=recorded) == last:
             left = deadline - loop.time()
             if left <= 0:
                 return
-            self._moved.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._moved.wait(), left)
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiter = waiter
+            timer = loop.call_later(left, _resolve, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
