@@ -15,6 +15,7 @@ import itertools
 import json
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +104,11 @@ class FakeTelegram:
         self.migrated: dict[int, int] = {}  # group id -> the supergroup it became
         self.confirmed_below = 0  # the highest getUpdates offset seen: ids below are confirmed
         self.revoked = False  # the token was revoked: every call answers 401
+        # Seconds every call takes before it is handled (a real Bot API round trip is ~30 ms).
+        self.round_trip = 0.0
+        # chat id -> closed gate: sends and edits to that chat wait there (a slow chat).
+        self.chat_gates: dict[int, asyncio.Event] = {}
+        self.held_in_chat: Counter[int] = Counter()  # calls that reached a closed chat gate
         self._update_ids = itertools.count(1000)
         self._message_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
@@ -125,6 +131,8 @@ class FakeTelegram:
 
     async def stop(self) -> None:
         self._new_update.set()
+        for chat_id in list(self.chat_gates):
+            self.release_chat(chat_id)  # a held request would keep the server from stopping
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -153,8 +161,13 @@ class FakeTelegram:
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
         call = Call(method, params, files)
+        if self.round_trip > 0:
+            await asyncio.sleep(self.round_trip)
         if method != "getUpdates":
             self.calls.append(call)
+        chat_gate = self._chat_gate(method, params)
+        if chat_gate is not None:
+            await chat_gate.wait()
         try:
             queued = self.fail_next.get(method)
             if queued:
@@ -175,6 +188,27 @@ class FakeTelegram:
                 body["parameters"] = error.parameters
             return web.json_response(body, status=error.code)
         return web.json_response({"ok": True, "result": result})
+
+    def _chat_gate(self, method: str, params: dict[str, Any]) -> asyncio.Event | None:
+        if not self.chat_gates or not method.startswith(("send", "edit")):
+            return None
+        try:
+            chat_id = int(params.get("chat_id"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+        gate = self.chat_gates.get(chat_id)
+        if gate is not None:
+            self.held_in_chat[chat_id] += 1
+        return gate
+
+    def hold_chat(self, chat_id: int) -> None:
+        """Sends and edits to this chat wait (as if its calls were slow) until released."""
+        self.chat_gates[chat_id] = asyncio.Event()
+
+    def release_chat(self, chat_id: int) -> None:
+        gate = self.chat_gates.pop(chat_id, None)
+        if gate is not None:
+            gate.set()
 
     # --- API methods -----------------------------------------------------------------------
 

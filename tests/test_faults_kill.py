@@ -221,12 +221,17 @@ async def test_kill_9_with_an_update_in_flight(
     assert row is not None and (row["pain_now"], row["ran"]) == (2, None)  # nothing half-done
     assert (conversation["flow"], conversation["qid"]) == ("checkin", "ran")
 
+    # While an update is in flight the polling loop asks again now and then (for other
+    # chats' updates), and Telegram hands the unconfirmed one out again each time: what
+    # matters is that the next process gets it too.
+    served_before = len(fake.served)
+    assert tap in fake.served
     second = await Hipcoach("run", run_env(sqlite_url, fake), log).start()
     try:
         await wait_until(
             lambda: fake.delivered_texts(runner, RUN_PAIN_Q), "the redelivered tap", process=second
         )
-        assert fake.served.count(tap) == 2  # fetched by both processes
+        assert tap in fake.served[served_before:]  # fetched by both processes
         # In flight after the commit: the reply is held, then the process dies.
         fake.hold("sendMessage")
         tap2 = fake.tap(runner, "2")
@@ -240,10 +245,12 @@ async def test_kill_9_with_an_update_in_flight(
     assert (row["pain_now"], row["ran"], row["pain_during"]) == (2, "yes", 2)
     assert (conversation["flow"], conversation["qid"]) == ("checkin", "after_run")
 
+    served_before = len(fake.served)
+    assert tap2 in fake.served
     third = await Hipcoach("run", run_env(sqlite_url, fake), log).start()
     try:
         await wait_until(
-            lambda: fake.served.count(tap2) == 2, "the unconfirmed tap again", process=third
+            lambda: tap2 in fake.served[served_before:], "the unconfirmed tap again", process=third
         )
         fake.say(runner, "where were we?")
         await wait_until(
@@ -268,7 +275,7 @@ async def test_kill_9_with_an_update_in_flight(
         False,
     )
     assert row["decision"] is not None
-    assert fake.served.count(tap2) == 2  # unconfirmed when the process died: handed out again
+    assert tap2 in fake.served[served_before:]  # unconfirmed when the process died: again
     for question in (PAIN_Q, RAN_Q, RUN_PAIN_Q):
         assert len(fake.delivered_texts(runner, question)) == 1, question
     db = Database(sqlite_url)

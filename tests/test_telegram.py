@@ -47,12 +47,17 @@ class TrackingAdapter(TelegramAdapter):
     def __init__(self, settings: Settings, coach: Coach) -> None:
         super().__init__(settings, coach)
         self.finished: list[int] = []
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most updates being handled at once
         self._changed = asyncio.Condition()
 
     async def handle_update(self, update: Update) -> None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             await super().handle_update(update)
         finally:
+            self.in_flight -= 1
             async with self._changed:
                 self.finished.append(update.update_id)
                 self._changed.notify_all()
@@ -267,8 +272,13 @@ async def test_the_same_update_delivered_twice_is_handled_once(
     start = len(fake.calls)
     fake.push({**update, "update_id": update_id})
     fake.push({**update, "update_id": update_id})
-    await bot.wait_for(update_id, times=2)
-    assert len([c for c in fake.calls[start:] if c.method == "sendMessage"]) == 1
+    # The polling loop skips an id it already holds; across a restart the dedup record on
+    # update_id does the same (tests/test_faults_kill.py). A later update shows both copies
+    # were read by then.
+    later = fake.push(fake.message_update(runner.chat, runner.user, "/help"))
+    await bot.wait_for(later)
+    assert len([c for c in fake.calls[start:] if c.method == "sendMessage"]) == 2
+    assert bot.finished.count(update_id) <= 2
 
 
 async def test_killing_the_bot_mid_triage_resumes_at_the_same_question(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hmac
 import logging
 import time
@@ -54,6 +55,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot import delivery
 from bot.adapters.telegram import convert
+from bot.adapters.telegram.lanes import Lanes, Watermark
 from bot.config import Settings
 from bot.engine.events import (
     COMMANDS,
@@ -68,12 +70,27 @@ from bot.storage.errors import is_outage
 
 log = logging.getLogger("hipcoach.telegram")
 
-# We call getUpdates through do_api_request on purpose (raw JSON, see _fetch); PTB suggests
-# its parsing get_updates instead.
-warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
+# We call these through do_api_request on purpose, for the raw JSON: getUpdates so that one
+# unreadable update cannot fail its batch (see _fetch); the sends because we never read the
+# Message PTB would build from each answer (a good part of the bot's CPU per update). PTB
+# suggests its parsing methods instead.
+RAW_METHODS = ("getUpdates", "sendMessage", "editMessageText", "answerCallbackQuery")
+warnings.filterwarnings(
+    "ignore",
+    message=r"Please use 'Bot\.(" + "|".join(RAW_METHODS) + ")'",
+    category=PTBUserWarning,
+)
 
 POLL_SECONDS = 25  # long-poll: Telegram holds getUpdates open until something arrives
 POLL_READ_MARGIN = 10  # seconds the read may take beyond the long poll itself
+POLL_LIMIT = 100  # updates per getUpdates (Telegram's maximum): the window of pending ones
+# While updates are in flight, getUpdates answers at once with them again: ask again when
+# the confirmable prefix grew, or after this long (new updates of other chats).
+REPOLL_SECONDS = 0.25
+# Updates handled at once (across chats; one chat's are always one after the other). Most
+# of a turn is waiting for the Bot API, so this is about overlapping round trips.
+CONCURRENT_UPDATES = 100
+STOP_SECONDS = 10.0  # on stop, updates in flight get this long to finish
 UPDATE_ATTEMPTS = 3  # for a polled update failing with something other than an outage
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member", "channel_post"]
 ADMIN_STATUSES = ("creator", "administrator")
@@ -88,6 +105,27 @@ NOT_FOUND_ERRORS = ("chat not found", "user not found", "bot was kicked", "chat 
 IGNORED_EDIT_ERRORS = ("message is not modified", "message to edit not found")
 
 T = TypeVar("T")
+
+# Set by whoever runs handle_update: called once the update's turn is committed (its
+# replies are in the outbox), before they are sent.
+_on_recorded: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "telegram_on_recorded", default=None
+)
+
+
+def lane_key(update: Update) -> str | None:
+    """What an update's handling must be ordered behind: its chat. The engine keeps a
+    private chat's state per person, and a Telegram private chat has the person's id, so
+    one key covers both; a group's state is the group's (a tap there changes no personal
+    state). None: a group that became a supergroup, which moves rows between two chats,
+    is handled alone (a barrier)."""
+    if convert.migration(update) is not None:
+        return None
+    chat = update.effective_chat
+    if chat is not None:
+        return f"c{chat.id}"
+    user = update.effective_user
+    return f"u{user.id}" if user is not None else "-"
 
 
 def file_url_for(api_url: str) -> str:
@@ -127,6 +165,8 @@ class TelegramAdapter:
         self._poller: asyncio.Task[None] | None = None
         self._stopped_because: str | None = None
         self._admin_cache: dict[tuple[str, str], tuple[float, bool]] = {}
+        self._lanes = Lanes(CONCURRENT_UPDATES)
+        self._marks = Watermark()
 
     @property
     def bot(self) -> Any:
@@ -167,16 +207,28 @@ class TelegramAdapter:
 
         The Updater confirms a batch (by asking for the next offset) as soon as it has
         fetched it, before the updates are handled, so a crash or a database outage in
-        between loses them. Here an update is confirmed only after it was handled; if the
-        process dies first, Telegram hands it out again and the dedup record on update_id
-        makes the second delivery harmless. An update that cannot be parsed is confirmed
-        and skipped. Nothing but a rejected token (or cancellation) ends the loop.
+        between loses them. Here an update is confirmed only after it and every update
+        before it were handled; if the process dies first, Telegram hands it out again and
+        the dedup record on update_id makes the second delivery harmless. An update that
+        cannot be parsed is confirmed and skipped. Nothing but a rejected token (or
+        cancellation) ends the loop.
+
+        Updates are handled concurrently across chats and in order within one (bot/adapters/
+        telegram/lanes.py); the loop keeps polling meanwhile, so a slow chat does not hold
+        back the others. Asking again with the same offset hands out the unconfirmed
+        updates once more: those already taken are skipped. Telegram shows at most
+        POLL_LIMIT pending updates; when that window is full of updates already taken, the
+        offset also passes updates whose turn is committed while their replies are still
+        being sent (safe: they wait in the outbox), so reply calls cannot hold back others.
         """
-        offset: int | None = None
+        marks = self._marks
         delay = 1.0
+        full = False
         while True:
+            offset = marks.offset(recorded=full)
             try:
                 batch = await self._fetch(offset)
+                marks.confirmed(offset)
                 delay = 1.0
             except (InvalidToken, EndPointNotFound):
                 self._stopped_because = "the bot token was rejected"
@@ -195,15 +247,42 @@ class TelegramAdapter:
                 if update_id is None:
                     log.warning("telegram getUpdates: an item without an update id; skipped")
                     continue
+                if not marks.take(update_id):
+                    continue  # handed out again because it is not confirmed yet
                 update = self._parse(raw, update_id)
-                if update is not None:
-                    await self._handle_until_done(update)
-                offset = max(offset or 0, update_id + 1)
+                if update is None:
+                    marks.done(update_id)
+                    continue
+                await self._lanes.submit(lane_key(update), self._polled_job(update))
+            full = len(batch) >= POLL_LIMIT
+            if marks.pending:
+                # Updates in flight: Telegram would answer at once with them again. Ask
+                # again when the confirmable prefix grew, or after a short while (new
+                # updates of other chats while one chat is slow).
+                await marks.wait_moved(offset, REPOLL_SECONDS, recorded=full)
+
+    def _polled_job(self, update: Update) -> Callable[[], Awaitable[None]]:
+        update_id = update.update_id
+        marks = self._marks
+
+        async def job() -> None:
+            token = _on_recorded.set(lambda: marks.recorded(update_id))
+            try:
+                await self._handle_until_done(update)
+            finally:
+                _on_recorded.reset(token)
+                marks.done(update_id)
+
+        return job
 
     async def _fetch(self, offset: int | None) -> list[Any]:
         """One getUpdates call, as raw JSON: PTB's get_updates parses (and, on a failure,
         logs) the whole batch at once."""
-        params: dict[str, Any] = {"timeout": POLL_SECONDS, "allowed_updates": ALLOWED_UPDATES}
+        params: dict[str, Any] = {
+            "timeout": POLL_SECONDS,
+            "limit": POLL_LIMIT,
+            "allowed_updates": ALLOWED_UPDATES,
+        }
         if offset is not None:
             params["offset"] = offset
         result = await self.bot.do_api_request(
@@ -272,6 +351,15 @@ class TelegramAdapter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
             self._poller = None
+        # Let the updates in flight finish (their replies go out); what does not finish in
+        # time is not confirmed, so Telegram hands it out again after the restart.
+        if self._lanes.busy:
+            drained = asyncio.ensure_future(self._lanes.drain())
+            await asyncio.wait({drained}, timeout=STOP_SECONDS)
+            if not drained.done():
+                drained.cancel()
+                log.warning("telegram: %d chats still busy at stop", self._lanes.busy)
+        await self._lanes.cancel()
         if self.application.running:
             await self.application.stop()
         if self._initialized:
@@ -312,8 +400,35 @@ class TelegramAdapter:
             # Confirmed and skipped, as in polling: any error status makes Telegram retry.
             return JSONResponse({"ok": True})
         await self._initialize()
+        # In the chat's lane like a polled update; answered once the turn is committed, so
+        # Telegram's next webhook call does not wait for our replies to be sent.
+        recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def mark() -> None:
+            if not recorded.done():
+                recorded.set_result(None)
+
+        async def job() -> None:
+            token = _on_recorded.set(mark)
+            try:
+                await self.handle_update(update)
+            except Exception as error:
+                if not recorded.done():
+                    recorded.set_exception(error)
+                else:
+                    log.error(
+                        "telegram webhook update failed update=%s error=%s",
+                        update.update_id,
+                        type(error).__name__,
+                        exc_info=True,
+                    )
+            finally:
+                _on_recorded.reset(token)
+                mark()
+
+        await self._lanes.submit(lane_key(update), job)
         try:
-            await self.handle_update(update)
+            await recorded
         except Exception as error:
             if is_outage(error):
                 # Nothing committed: 500, so Telegram delivers the update again later;
@@ -330,7 +445,7 @@ class TelegramAdapter:
                 "telegram webhook update failed update=%s error=%s",
                 update.update_id,
                 type(error).__name__,
-                exc_info=True,
+                exc_info=(type(error), error, error.__traceback__),
             )
         return JSONResponse({"ok": True})
 
@@ -371,11 +486,16 @@ class TelegramAdapter:
             if query is not None:
                 await self._answer_query(query.id, None)
             raise
+        recorded = _on_recorded.get()
+        if recorded is not None:
+            recorded()
         toast = None
         if query is not None and inbound.chat_kind == ChatKind.GROUP:
             toast = _toast(handled)
         if query is not None:
             # A short note only the person who tapped should see: Telegram's ephemeral.
+            # Answered before the replies go, not beside them: the fault tests hold it to
+            # stop a process right between the commit and the sends (tests/fault_tools.py).
             await self._answer_query(query.id, toast.text if toast is not None else None)
         await self.coach.deliver(handled, self._reply_sender(toast))
 
@@ -389,7 +509,9 @@ class TelegramAdapter:
 
     async def _answer_query(self, query_id: str, text: str | None) -> None:
         try:
-            await self._retrying(lambda: self.bot.answer_callback_query(query_id, text=text))
+            await self._retrying(
+                lambda: self._raw("answerCallbackQuery", callback_query_id=query_id, text=text)
+            )
         except TelegramError as error:
             # A query older than ~15 minutes can no longer be answered; nothing to do.
             log.info("telegram answerCallbackQuery failed error=%s", _describe(error))
@@ -490,12 +612,15 @@ class TelegramAdapter:
             chunks = convert.split_text(out.text) if out.text.strip() else []
         for n, chunk in enumerate(chunks):
             keys = markup if n == len(chunks) - 1 else None
-            await self.bot.send_message(chat_id, chunk, reply_markup=keys)
+            await self._raw("sendMessage", chat_id=chat_id, text=chunk, reply_markup=keys)
 
     async def _edit(self, chat_id: int, message_id: int, text: str) -> None:
         try:
-            await self.bot.edit_message_text(
-                convert.truncate(text), chat_id=chat_id, message_id=message_id
+            await self._raw(
+                "editMessageText",
+                chat_id=chat_id,
+                message_id=message_id,
+                text=convert.truncate(text),
             )
         except BadRequest as error:
             if any(text in str(error).lower() for text in IGNORED_EDIT_ERRORS):
@@ -506,6 +631,11 @@ class TelegramAdapter:
                 await self.bot.edit_message_reply_markup(
                     chat_id=chat_id, message_id=message_id, reply_markup=None
                 )
+
+    async def _raw(self, method: str, **params: Any) -> Any:
+        """A Bot API call whose answer we do not read: PTB maps its errors as for its own
+        methods, but builds no objects from the answer. None values are left out."""
+        return await self.bot.do_api_request(method, api_kwargs=params)
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """Honour a short RetryAfter and retry network errors with a small backoff."""
