@@ -7,6 +7,7 @@ a message that names the file and the field, instead of failing in front of a ru
 from __future__ import annotations
 
 import functools
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -34,6 +35,11 @@ from content.schema import (
 )
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+# A command hint in messages.yaml, "{cmd:warmup add tue,thu 18:00 before 15}", is stored as
+# the command between these two marks; each chat adapter writes it the way its platform
+# needs (/warmup ..., /hip warmup ..., warmup ... in the console). See bot/engine/hints.py.
+CMD_OPEN, CMD_CLOSE = "\u27e6", "\u27e7"
+_CMD_SYNTAX = re.compile(r"\{cmd:((?:[^{}]|\{\w+\})+)\}")
 PRESENTATIONS = ("front", "outside", "mixed", "out_of_scope")
 
 T = TypeVar("T")
@@ -115,6 +121,29 @@ class Content:
         return template.format(**kw) if kw else template
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a mapping with the same key twice (PyYAML keeps the last one
+    silently, so a pasted duplicate would quietly replace a message)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _unique_mapping,  # type: ignore[arg-type]
+)
+
+
 # --- loading ---------------------------------------------------------------------------
 
 
@@ -145,7 +174,7 @@ def _read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise ContentError(f"{name}: cannot read: {exc}") from exc
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(YAML)"
@@ -180,6 +209,12 @@ def _load_messages(directory: Path) -> dict[str, str]:
     for key, text in messages.items():
         if not text.strip():
             raise ContentError(f"{_display(path)}: {key}: a message cannot be empty")
+        if CMD_OPEN in text or CMD_CLOSE in text:
+            raise ContentError(f"{_display(path)}: {key}: write command hints as {{cmd:...}}")
+        marked = _CMD_SYNTAX.sub(lambda m: CMD_OPEN + " ".join(m[1].split()) + CMD_CLOSE, text)
+        if "{cmd:" in marked:
+            raise ContentError(f"{_display(path)}: {key}: a {{cmd:...}} hint is not closed")
+        messages[key] = marked
     return messages
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -104,6 +105,8 @@ class Person:
     async def deliver(self, update: dict[str, Any]) -> list[Call]:
         start = len(self.fake.calls)
         update_id = self.fake.push(update)
+        if update_id in self.fake.withheld:
+            return []  # Telegram never hands it to the bot (privacy mode)
         await self.bot.wait_for(update_id)
         return self.fake.calls[start:]
 
@@ -583,3 +586,56 @@ def test_updates_become_neutral_inbounds() -> None:
     unknown = convert.to_inbound(_update(fake, private_chat(42), "/nope"), BOT_USERNAME)
     assert unknown is not None and unknown.kind == InboundKind.TEXT
     assert convert.to_inbound(_update(fake, GROUP, "/help@other_bot"), BOT_USERNAME) is None
+
+
+# --- a club group with privacy mode on ----------------------------------------------------------
+
+
+async def test_in_a_privacy_mode_group_the_admin_follows_the_bots_own_hint_and_gets_the_warmup(
+    fake: FakeTelegram, bot: TrackingAdapter
+) -> None:
+    """Privacy mode on, as the README recommends: Telegram hands the bot only commands,
+    mentions and replies. The captain adds the bot, types exactly what its introduction
+    says, answers the timezone question the way it says, and the warm-up is set."""
+    fake.privacy_mode = True
+    club = {"id": -1004321, "type": "supergroup", "title": "Canal Striders"}
+    captain = Person(fake, bot, 7301, club, name="Cap")
+    member = Person(fake, bot, 7302, club, name="Mo")
+    fake.members[(club["id"], captain.user_id)] = "creator"
+
+    calls = await captain.deliver(fake.my_chat_member_update(club, captain.user, "left", "member"))
+    found = re.search(r"set it up with: (.+)", texts(calls))
+    assert found is not None, texts(calls)
+    hint = found[1].strip()
+    assert hint == "/warmup add tue,thu 18:00 before 15"
+
+    calls = await captain.send(hint)
+    question = texts(calls)
+    assert "Which timezone does the club run in?" in question
+    zone_hint = re.search(r"send (/warmup tz \S+)", question)
+    assert zone_hint is not None, question
+    calls = await captain.send(zone_hint[1])
+    assert (
+        "Done: the warm-up card will go out 15 minutes before the 18:00 run on Tue, Thu "
+        "(Europe/Berlin)" in texts(calls)
+    )
+
+    # Every hint the bot gives in the group works in privacy mode: /help's lines too.
+    calls = await member.send("/help")
+    lines = [
+        line
+        for line in texts(calls).split("\n")
+        if line.split(" — ")[0].lstrip("/").split(" ")[0] == "warmup"
+    ]
+    assert len(lines) == 5 and all(line.startswith("/warmup") for line in lines), lines
+    calls = await member.send("/warmup card")
+    assert "Dynamic drills" in texts(calls)
+    # What privacy mode withholds never reaches the bot, so a hint without "/" would fail.
+    assert await member.send("warmup list") == []
+    assert fake.withheld
+
+    # /start in the group offers the private chat instead of the club introduction again.
+    calls = await member.send("/start")
+    sends = [c for c in calls if c.method == "sendMessage"]
+    assert len(sends) == 1 and "Hi club!" not in sends[0].text
+    assert [b.get("url") for b in sends[0].buttons] == [f"https://t.me/{BOT_USERNAME}?start=go"]

@@ -132,7 +132,9 @@ def _group(ctx: Ctx) -> None:
     inbound = ctx.turn.inbound
     if inbound.kind == InboundKind.COMMAND and inbound.command:
         if inbound.command == "start":
-            team.joined(ctx)
+            # Set-up is personal: offer the private chat (its menu says so) rather than
+            # posting the club introduction again.
+            ctx.say(ctx.t("group_start_private"), open_private=True)
         elif inbound.command in GROUP_COMMANDS:
             if inbound.command == "warmup":
                 team.warmup(ctx, inbound.text)

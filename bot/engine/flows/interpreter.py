@@ -29,9 +29,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from bot.engine import screening
+from bot.engine import hints, screening
 from bot.engine.context import Ctx
-from bot.engine.events import Topic
+from bot.engine.events import COMMANDS, Topic
 from bot.engine.flows import checkin_facts, preferences
 from bot.engine.flows.conditions import CONDITIONS
 from bot.engine.parse import matching_choice, minutes, pain_score
@@ -615,6 +615,11 @@ def check_content(content: Content) -> None:
                     raise FlowError(f"rule {rule_id}: no screen item carries it")
             elif where not in carried.get(rule_id, set()):
                 raise FlowError(f"rule {rule_id}: {where} does not carry it")
+    for key, text in content.messages.items():
+        for hint in hints.commands_in(text):
+            word = hint.split(" ", 1)[0]
+            if word not in COMMANDS:
+                raise FlowError(f"messages.yaml: {key}: {{cmd:{hint}}} names no command")
     mini_rows = {r for m in content.screen.mini for r in m.rows}
     missing = [r for r in rp8_watch_items() if r not in mini_rows]
     if missing:
