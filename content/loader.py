@@ -28,6 +28,7 @@ from content.schema import (
     Screen,
     ScreenItem,
     Strict,
+    SymptomWords,
     Tip,
     Triage,
     TriageQuestion,
@@ -73,6 +74,7 @@ class Content:
     regions: Regions
     messages: dict[str, str]
     flows: dict[str, FlowSpec] = field(default_factory=dict)
+    symptom_words: SymptomWords | None = None
     # Values the engine derives from the content once (dose tables, plan shapes), by key.
     memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
     _items: dict[str, ScreenItem] = field(init=False, repr=False, compare=False)
@@ -174,7 +176,7 @@ def _read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise ContentError(f"{name}: cannot read: {exc}") from exc
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(YAML)"
@@ -230,6 +232,7 @@ def load_content(directory: Path | None = None) -> Content:
     regions: Regions = _load(d, "regions.yaml", Regions)
     messages = _load_messages(d)
     flows = _load_flows(d, messages, screen)
+    symptom_words: SymptomWords = _load(d, "symptom_words.yaml", SymptomWords)
 
     _check_exercises(d / "exercises.yaml", exercises)
     ex_by_id = {e.id: e for e in exercises}
@@ -238,6 +241,12 @@ def load_content(directory: Path | None = None) -> Content:
     _check_triage(d / "triage.yaml", triage)
     _check_warmups(d / "warmups.yaml", warmups, ex_by_id)
     _check_unique(d / "tips.yaml", "id", [t.id for t in tips])
+    item_ids = {i.id for i in screen.items}
+    for n, entry in enumerate(symptom_words.red_flags):
+        if entry.rule not in item_ids:
+            raise _fail(
+                d / "symptom_words.yaml", f"red_flags[{n}].rule", f"no screen item {entry.rule!r}"
+            )
 
     return Content(
         exercises=ex_by_id,
@@ -250,6 +259,7 @@ def load_content(directory: Path | None = None) -> Content:
         regions=regions,
         messages=messages,
         flows=flows,
+        symptom_words=symptom_words,
     )
 
 

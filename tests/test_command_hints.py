@@ -77,7 +77,9 @@ def _console(text: str) -> str:
     out = io.StringIO()
     chat = console.ConsoleChat(coach=None, out=out)  # type: ignore[arg-type]
     chat.show([Outbound(chat_id="local", text=text)])
-    return "\n".join(line[2:] if line.startswith("  ") else line for line in out.getvalue().split("\n"))
+    return "\n".join(
+        line[2:] if line.startswith("  ") else line for line in out.getvalue().split("\n")
+    )
 
 
 RENDERERS: dict[str, tuple[Callable[[str], str], str]] = {

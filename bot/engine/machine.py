@@ -21,6 +21,7 @@ from bot.engine.flows import (
     onboarding,
     plan,
     preferences,
+    symptoms,
     team,
 )
 from bot.engine.parse import clean
@@ -271,9 +272,11 @@ def _text(ctx: Ctx, raw: str) -> None:
         if value is not None:
             _answer(ctx, value, conv.label_for(value) or raw[:200].strip())
             return
-        _unexpected(ctx)
+        if not symptoms.heard(ctx, raw):
+            _unexpected(ctx)
         return
-    _unexpected(ctx)
+    if not symptoms.heard(ctx, raw):
+        _unexpected(ctx)
 
 
 def _typed(ctx: Ctx, text: str) -> str | None:
