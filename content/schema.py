@@ -46,6 +46,7 @@ _LEVEL_RANK = {
 }
 
 Side = Literal["front", "outside"]
+SIDES: tuple[Side, ...] = ("front", "outside")
 
 
 class Strict(BaseModel):
@@ -346,9 +347,7 @@ class Tip(Strict):
     text: str = Field(min_length=20, max_length=400)
     # Who a tip fits: the presentations (clinical rules 5c) and plan phases it is shown in.
     # "mixed" and "out_of_scope" runners get the tips of both sides.
-    presentations: list[Literal["front", "outside"]] = Field(
-        default_factory=lambda: ["front", "outside"], min_length=1
-    )
+    presentations: list[Side] = Field(default_factory=lambda: list(SIDES), min_length=1)
     phases: list[int] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
 
     def fits(self, presentation: str | None, phase: int) -> bool:

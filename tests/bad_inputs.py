@@ -36,7 +36,7 @@ class Bad:
     kind: Kind
     value: str  # the text; "word args" for a command; a payload template for a button
     valid_at: frozenset[str] = field(default_factory=frozenset)
-    moves: bool = False  # starts another flow on purpose (a flow command)
+    moves: bool = False  # starts another flow on purpose (a flow command, words about pain)
     slack_raw: bool = False  # already in Slack's escaped wire form
 
     @property
@@ -98,7 +98,8 @@ TEXTS: tuple[Bad, ...] = (
     # right-to-left and invisible characters
     _text("arabic", "مرحبا، وركي يؤلمني كثيرا"),
     _text("hebrew", "שלום, הירך שלי כואבת"),
-    _text("mixed_direction", "pain مرحبا 3 שלום"),
+    # Words about pain start the check-in on purpose (free text about the hip, issue 11).
+    _text("mixed_direction", "pain مرحبا 3 שלום", moves=True),
     _text("zero_width_space", "\u200b"),
     _text("zero_width_joiner", "\u200d"),
     _text("byte_order_mark", "\ufeff"),
@@ -140,7 +141,7 @@ TEXTS: tuple[Bad, ...] = (
     _text("seven_word", "seven", valid_at=frozenset({PAIN})),
     _text("exponent", "1e9"),
     _text("fullwidth_zero", "０", valid_at=frozenset({PAIN})),
-    _text("ten_of_ten", "10/10 pain", valid_at=frozenset({PAIN})),
+    _text("ten_of_ten", "10/10 pain", valid_at=frozenset({PAIN}), moves=True),
     _text("huge_number", "9" * 40),
     _text("nan", "NaN"),
     _text("hex", "0x7"),

@@ -30,6 +30,7 @@ from bot.service import Coach
 from bot.storage import outbox
 from bot.storage.db import Database
 from bot.web import build_app
+from content.loader import default_content
 from scheduler import Scheduler
 from tests.chat_driver import ADULT, CHECKIN_TAPS, Clock, onboarding_taps
 from tests.fake_telegram import BOT_USERNAME, TOKEN, ApiError, Call, FakeTelegram
@@ -639,3 +640,50 @@ async def test_in_a_privacy_mode_group_the_admin_follows_the_bots_own_hint_and_g
     sends = [c for c in calls if c.method == "sendMessage"]
     assert len(sends) == 1 and "Hi club!" not in sends[0].text
     assert [b.get("url") for b in sends[0].buttons] == [f"https://t.me/{BOT_USERNAME}?start=go"]
+
+
+async def test_a_runner_writes_about_the_hip_redoes_setup_and_keeps_what_matters(
+    fake: FakeTelegram, runner: Person, clock: Clock, db: Database
+) -> None:
+    """Private chat: the privacy statement survives the consent tap; a sentence about
+    pain gets the check-in and a red-flag word the safety questions; redoing setup and
+    tapping "under 18" asks first, and even then the history stays."""
+    await runner.send("/start")
+    calls = await runner.tap("I agree")
+    (consent,) = [c for c in calls if c.method == "editMessageText"]
+    assert "store your answers" in consent.text and consent.text.endswith("→ I agree")
+    calls = await runner.taps(*SETUP_TAPS[1:4])  # adult, zone, the first screen group
+    kept = [c for c in calls if c.method == "editMessageText"][-1]
+    assert "I'll use 112 as the emergency number" in kept.text
+    await runner.taps(*SETUP_TAPS[4:])
+
+    clock.advance(days=1)
+    calls = await runner.send("my hip hurts more today")
+    assert "Thanks for telling me" in texts(calls)
+    assert "10" in labels(calls)  # the morning pain question, 0-10
+    calls = await runner.send("it also woke me at night")
+    night = default_content().screen_item("R11").question
+    assert night in texts(calls) and "isn't a diagnosis" in texts(calls)
+    await runner.tap("No")
+    while "None of these" in labels(fake.calls[-1:]) or "None of these" in labels(calls):
+        calls = await runner.tap("None of these")
+    assert "nothing in your answers needs a doctor" in texts(calls)
+    calls = await runner.taps("2", "No run", "2")
+    while "None of these" in labels(calls) or "No, same or easier" in labels(calls):
+        calls = await runner.tap(
+            "No, same or easier" if "No, same or easier" in labels(calls) else "None of these"
+        )
+    async with db.transaction(readonly=True) as repo:
+        user = await repo.get_user("telegram", "5001", lock=False)
+        assert user is not None
+        before = len(await repo.latest_checkins(user.id, 100))
+    assert before == 1
+
+    await runner.send("/start")
+    calls = await runner.taps("Redo the setup", "I agree", "Me — I'm under 18")
+    assert "that would stop your plan" in texts(calls)
+    await runner.taps("Yes, I'm under 18", "Walking normally", "No")
+    async with db.transaction(readonly=True) as repo:
+        user = await repo.get_user("telegram", "5001", lock=False)
+        assert user is not None  # nothing deleted without the delete command
+        assert len(await repo.latest_checkins(user.id, 100)) == before

@@ -340,7 +340,7 @@ def planned_taps(ctx: Ctx, flow_id: str, facts: dict[str, Any]) -> int:
 def _taps_of(ctx: Ctx, spec: FlowSpec, state: FlowState) -> int:
     if state.kind != "screen":
         return 1
-    which = state.screen
+    which: str | None = state.screen
     if which == "daily":
         which = daily_screen(ctx.profile, checkin_day(ctx) if spec.records_checkin else ctx.today)
     if which == "full":

@@ -132,7 +132,7 @@ def _patterns(content: Content) -> tuple[tuple[tuple[str, re.Pattern[str]], ...]
         flags = tuple((e.rule, _phrase(w)) for e in words.red_flags for w in e.words)
         general = "|".join(_phrase(w).pattern for w in words.symptoms)
         cached = content.memo[key] = (flags, re.compile(general))
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 @rule("G4", "0")
