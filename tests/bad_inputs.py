@@ -110,7 +110,7 @@ TEXTS: tuple[Bad, ...] = (
     _text("lone_surrogate_like", "\ufffd\ufffe"),
     # control characters
     _text("nul", "\x00"),
-    _text("nul_inside", "pai\x00n 3", valid_at=frozenset({PAIN})),  # "pain 3"
+    _text("nul_inside", "pai\x00n 3", valid_at=frozenset({PAIN}), moves=True),  # "pain 3"
     _text("bell", "\x07\x07\x07"),
     _text("ansi_escape", "\x1b[31mred\x1b[0m \x1b]0;title\x07"),
     _text("backspaces", "abc\x08\x08\x08\x7f"),
