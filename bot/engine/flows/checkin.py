@@ -71,10 +71,16 @@ def checkin_intro(ctx: Ctx) -> str:
     return ctx.t("checkin_intro", part=part, taps=quickest, most=most)
 
 
+# Local hours where the parts of the day begin, for the wording only.
+MORNING_FROM = 4
+AFTERNOON_FROM = 12
+EVENING_FROM = 18
+
+
 def part_of_day(hour: int) -> str:
-    if 4 <= hour < 12:
+    if MORNING_FROM <= hour < AFTERNOON_FROM:
         return "morning"
-    if 12 <= hour < 18:
+    if AFTERNOON_FROM <= hour < EVENING_FROM:
         return "afternoon"
     return "evening"
 
