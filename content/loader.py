@@ -7,6 +7,7 @@ a message that names the file and the field, instead of failing in front of a ru
 from __future__ import annotations
 
 import functools
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from content.schema import (
     Screen,
     ScreenItem,
     Strict,
+    SymptomWords,
     Tip,
     Triage,
     TriageQuestion,
@@ -34,6 +36,11 @@ from content.schema import (
 )
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+# A command hint in messages.yaml, "{cmd:warmup add tue,thu 18:00 before 15}", is stored as
+# the command between these two marks; each chat adapter writes it the way its platform
+# needs (/warmup ..., /hip warmup ..., warmup ... in the console). See bot/engine/hints.py.
+CMD_OPEN, CMD_CLOSE = "\u27e6", "\u27e7"
+_CMD_SYNTAX = re.compile(r"\{cmd:((?:[^{}]|\{\w+\})+)\}")
 PRESENTATIONS = ("front", "outside", "mixed", "out_of_scope")
 
 T = TypeVar("T")
@@ -67,6 +74,7 @@ class Content:
     regions: Regions
     messages: dict[str, str]
     flows: dict[str, FlowSpec] = field(default_factory=dict)
+    symptom_words: SymptomWords | None = None
     # Values the engine derives from the content once (dose tables, plan shapes), by key.
     memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
     _items: dict[str, ScreenItem] = field(init=False, repr=False, compare=False)
@@ -115,6 +123,29 @@ class Content:
         return template.format(**kw) if kw else template
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a mapping with the same key twice (PyYAML keeps the last one
+    silently, so a pasted duplicate would quietly replace a message)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _unique_mapping,
+)
+
+
 # --- loading ---------------------------------------------------------------------------
 
 
@@ -145,7 +176,7 @@ def _read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise ContentError(f"{name}: cannot read: {exc}") from exc
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(YAML)"
@@ -180,6 +211,12 @@ def _load_messages(directory: Path) -> dict[str, str]:
     for key, text in messages.items():
         if not text.strip():
             raise ContentError(f"{_display(path)}: {key}: a message cannot be empty")
+        if CMD_OPEN in text or CMD_CLOSE in text:
+            raise ContentError(f"{_display(path)}: {key}: write command hints as {{cmd:...}}")
+        marked = _CMD_SYNTAX.sub(lambda m: CMD_OPEN + " ".join(m[1].split()) + CMD_CLOSE, text)
+        if "{cmd:" in marked:
+            raise ContentError(f"{_display(path)}: {key}: a {{cmd:...}} hint is not closed")
+        messages[key] = marked
     return messages
 
 
@@ -195,6 +232,7 @@ def load_content(directory: Path | None = None) -> Content:
     regions: Regions = _load(d, "regions.yaml", Regions)
     messages = _load_messages(d)
     flows = _load_flows(d, messages, screen)
+    symptom_words: SymptomWords = _load(d, "symptom_words.yaml", SymptomWords)
 
     _check_exercises(d / "exercises.yaml", exercises)
     ex_by_id = {e.id: e for e in exercises}
@@ -203,6 +241,12 @@ def load_content(directory: Path | None = None) -> Content:
     _check_triage(d / "triage.yaml", triage)
     _check_warmups(d / "warmups.yaml", warmups, ex_by_id)
     _check_unique(d / "tips.yaml", "id", [t.id for t in tips])
+    item_ids = {i.id for i in screen.items}
+    for n, entry in enumerate(symptom_words.red_flags):
+        if entry.rule not in item_ids:
+            raise _fail(
+                d / "symptom_words.yaml", f"red_flags[{n}].rule", f"no screen item {entry.rule!r}"
+            )
 
     return Content(
         exercises=ex_by_id,
@@ -215,6 +259,7 @@ def load_content(directory: Path | None = None) -> Content:
         regions=regions,
         messages=messages,
         flows=flows,
+        symptom_words=symptom_words,
     )
 
 

@@ -46,6 +46,7 @@ _LEVEL_RANK = {
 }
 
 Side = Literal["front", "outside"]
+SIDES: tuple[Side, ...] = ("front", "outside")
 
 
 class Strict(BaseModel):
@@ -303,6 +304,9 @@ class Location(Strict):
     id: str = Field(pattern=r"^[a-z_]{2,20}$")
     label: str = Field(max_length=40)
     presentation: Literal["front", "outside", "mixed", "out_of_scope"]
+    # Where it hurts, as the plan's summary says it ("a plan for pain at the front of the
+    # hip"): the place the runner chose, whatever the questions after it pointed to.
+    phrase: str = Field(min_length=5, max_length=60)
 
 
 class TriageQuestion(Strict):
@@ -341,6 +345,32 @@ class Tip(Strict):
     id: str = Field(pattern=r"^[a-z_]{2,30}$")
     topic: Literal["cadence", "pelvis", "sitting", "cross_training", "professional", "load"]
     text: str = Field(min_length=20, max_length=400)
+    # Who a tip fits: the presentations (clinical rules 5c) and plan phases it is shown in.
+    # "mixed" and "out_of_scope" runners get the tips of both sides.
+    presentations: list[Side] = Field(default_factory=lambda: list(SIDES), min_length=1)
+    phases: list[int] = Field(default_factory=lambda: [1, 2, 3, 4], min_length=1)
+
+    def fits(self, presentation: str | None, phase: int) -> bool:
+        if phase not in self.phases:
+            return False
+        if presentation in ("front", "outside"):
+            return presentation in self.presentations
+        return True
+
+
+class RedFlagWords(Strict):
+    """Words that can point to one red flag (a screen item's rule id, section 1)."""
+
+    rule: str = Field(pattern=r"^R\d{1,2}$")
+    words: list[str] = Field(min_length=1)
+
+
+class SymptomWords(Strict):
+    """Free text about the hip: which words ask the safety questions at once (G4), and
+    which start the check-in. See symptom_words.yaml."""
+
+    red_flags: list[RedFlagWords] = Field(min_length=1)
+    symptoms: list[str] = Field(min_length=1)
 
 
 class Region(Strict):

@@ -36,7 +36,7 @@ class Bad:
     kind: Kind
     value: str  # the text; "word args" for a command; a payload template for a button
     valid_at: frozenset[str] = field(default_factory=frozenset)
-    moves: bool = False  # starts another flow on purpose (a flow command)
+    moves: bool = False  # starts another flow on purpose (a flow command, words about pain)
     slack_raw: bool = False  # already in Slack's escaped wire form
 
     @property
@@ -98,7 +98,8 @@ TEXTS: tuple[Bad, ...] = (
     # right-to-left and invisible characters
     _text("arabic", "مرحبا، وركي يؤلمني كثيرا"),
     _text("hebrew", "שלום, הירך שלי כואבת"),
-    _text("mixed_direction", "pain مرحبا 3 שלום"),
+    # Words about pain start the check-in on purpose (free text about the hip, issue 11).
+    _text("mixed_direction", "pain مرحبا 3 שלום", moves=True),
     _text("zero_width_space", "\u200b"),
     _text("zero_width_joiner", "\u200d"),
     _text("byte_order_mark", "\ufeff"),
@@ -109,7 +110,7 @@ TEXTS: tuple[Bad, ...] = (
     _text("lone_surrogate_like", "\ufffd\ufffe"),
     # control characters
     _text("nul", "\x00"),
-    _text("nul_inside", "pai\x00n 3", valid_at=frozenset({PAIN})),  # "pain 3"
+    _text("nul_inside", "pai\x00n 3", valid_at=frozenset({PAIN}), moves=True),  # "pain 3"
     _text("bell", "\x07\x07\x07"),
     _text("ansi_escape", "\x1b[31mred\x1b[0m \x1b]0;title\x07"),
     _text("backspaces", "abc\x08\x08\x08\x7f"),
@@ -140,7 +141,7 @@ TEXTS: tuple[Bad, ...] = (
     _text("seven_word", "seven", valid_at=frozenset({PAIN})),
     _text("exponent", "1e9"),
     _text("fullwidth_zero", "０", valid_at=frozenset({PAIN})),
-    _text("ten_of_ten", "10/10 pain", valid_at=frozenset({PAIN})),
+    _text("ten_of_ten", "10/10 pain", valid_at=frozenset({PAIN}), moves=True),
     _text("huge_number", "9" * 40),
     _text("nan", "NaN"),
     _text("hex", "0x7"),

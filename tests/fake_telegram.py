@@ -84,6 +84,38 @@ def _member(status: str) -> dict[str, Any]:
 
 
 BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "hipcoach", "username": BOT_USERNAME}
+GROUP_TYPES = ("group", "supergroup")
+# Message fields of service messages, which every bot gets whatever its privacy setting.
+SERVICE_FIELDS = (
+    "new_chat_members",
+    "left_chat_member",
+    "new_chat_title",
+    "new_chat_photo",
+    "group_chat_created",
+    "supergroup_chat_created",
+    "migrate_to_chat_id",
+    "migrate_from_chat_id",
+    "pinned_message",
+)
+
+
+def _seen_in_privacy_mode(update: dict[str, Any]) -> bool:
+    """Whether a bot in privacy mode gets this update (core.telegram.org/bots/features
+    #privacy-mode): in a group only "/commands" (for no bot or for this one), messages
+    that mention @this_bot, replies to its messages, and service messages."""
+    message = update.get("message")
+    if not isinstance(message, dict) or message.get("chat", {}).get("type") not in GROUP_TYPES:
+        return True
+    if any(name in message for name in SERVICE_FIELDS):
+        return True
+    replied = message.get("reply_to_message") or {}
+    if (replied.get("from") or {}).get("id") == BOT_ID:
+        return True
+    text = str(message.get("text") or message.get("caption") or "")
+    command = re.match(r"/[A-Za-z0-9_]+(?:@(\w+))?", text)
+    if command:
+        return command[1] is None or command[1].casefold() == BOT_USERNAME.casefold()
+    return f"@{BOT_USERNAME}".casefold() in text.casefold()
 
 
 class FakeTelegram:
@@ -109,6 +141,12 @@ class FakeTelegram:
         # chat id -> closed gate: sends and edits to that chat wait there (a slow chat).
         self.chat_gates: dict[int, asyncio.Event] = {}
         self.held_in_chat: Counter[int] = Counter()  # calls that reached a closed chat gate
+        # Privacy mode (BotFather /setprivacy, on for a new bot and recommended by the README):
+        # in groups Telegram hands the bot only commands, mentions of it and replies to
+        # its messages (and service messages). Other group messages never reach getUpdates;
+        # their ids are kept in `withheld`.
+        self.privacy_mode = False
+        self.withheld: set[int] = set()
         self._update_ids = itertools.count(1000)
         self._message_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
@@ -418,6 +456,9 @@ class FakeTelegram:
     def push(self, update: dict[str, Any]) -> int:
         update_id = update.get("update_id") or next(self._update_ids)
         update = {**update, "update_id": update_id}
+        if self.privacy_mode and not _seen_in_privacy_mode(update):
+            self.withheld.add(int(update_id))
+            return int(update_id)
         self.updates.append(update)
         self._new_update.set()
         return int(update_id)

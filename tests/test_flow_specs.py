@@ -26,7 +26,7 @@ def broken(tmp_path: Path, flow: str, change: Callable[[dict[str, Any]], None]) 
 
 def test_the_shipped_flows_load() -> None:
     flows = load_content().flows
-    assert set(flows) == {"start", "checkin", "clearance", "review"}
+    assert set(flows) == {"start", "checkin", "clearance", "review", "symptoms"}
 
 
 def test_a_step_to_an_unknown_state_fails(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ async def test_a_runner_without_red_flags_is_set_up_in_at_most_15_taps(chat: Cha
     for label in taps:
         await chat.press(label)
     assert len(taps) <= 15
-    assert "outside-of-hip pain" in chat.text
+    assert "pain on the outside of the hip" in chat.text
     assert "Today — phase 1" in chat.text
     assert "Daily check-in set for 07:30 (Europe/Berlin)" in chat.text
     assert not chat.labels[0].startswith("Yes")  # the session's log buttons, not a question
@@ -71,7 +71,7 @@ async def test_front_of_hip_pain_with_clicking_recommends_a_physio(
     chat: Chat, db: Database
 ) -> None:
     await onboard(chat, location=FRONT, triage=("Yes", "Yes"))
-    assert "front-of-hip pain" in chat.text
+    assert "pain at the front of the hip" in chat.text
     user = await stored_user(db)
     assert user.profile["presentation"] == "front"
     assert user.profile["review"] == "SOON"

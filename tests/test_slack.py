@@ -28,7 +28,7 @@ from bot.service import Coach
 from bot.storage.db import Database
 from bot.web import build_app
 from scheduler.core import Scheduler
-from tests.chat_driver import ADULT, Clock, onboarding_taps
+from tests.chat_driver import ADULT, Clock, onboarding_taps, question_text
 from tests.fake_slack import APP_TOKEN, BOT_USER, TEAM, TOKEN, Call, FakeSlack
 
 SECRET = "test-signing-secret"
@@ -736,3 +736,29 @@ async def test_socket_mode_connects_acks_and_answers(slack: Slack) -> None:
     finally:
         await adapter.stop()
     assert adapter.health() == "Slack Socket Mode is not connected"
+
+
+async def test_slack_hints_name_the_slash_command_and_a_pain_sentence_gets_the_checkin(
+    slack: Slack,
+) -> None:
+    """Every hint says /hip …; /hip start in a channel offers the DM; a runner who writes
+    about their hip in the DM gets the check-in, not a canned reply."""
+    fake = slack.fake
+    await slack.slash("warmup", user=MEMBER, channel=CHANNEL)
+    assert "/hip warmup add tue,thu 18:00 before 15" in answer_to(slack, MEMBER).text
+    await slack.mention("what is this", user=MEMBER)
+    assert "/hip warmup or /hip help" in answer_to(slack, MEMBER).text
+    await slack.slash("start", user=MEMBER, channel=CHANNEL)
+    offer = answer_to(slack, MEMBER)
+    assert "private chat" in offer.text and [b for b in offer.buttons if "url" in b]
+    assert not fake.of("chat.postMessage", channel=CHANNEL)
+
+    await onboard(slack)
+    slack.clock.advance(days=1)
+    mark = len(fake.calls)
+    await slack.dm("my hip hurts more today")
+    said = slack.dm_text(mark)
+    assert "didn't follow" not in said
+    assert "Thanks for telling me" in said and question_text("morning_pain_question") in said
+    home = await slack.home_opened()
+    assert "/hip export or /hip delete" in home.text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from bot.service import Coach
 from bot.storage import outbox
 from bot.storage.db import Database
 from bot.web import build_app
+from content.loader import default_content
 from scheduler import Scheduler
 from tests.chat_driver import ADULT, CHECKIN_TAPS, Clock, onboarding_taps
 from tests.fake_telegram import BOT_USERNAME, TOKEN, ApiError, Call, FakeTelegram
@@ -109,6 +111,8 @@ class Person:
     async def deliver(self, update: dict[str, Any]) -> list[Call]:
         start = len(self.fake.calls)
         update_id = self.fake.push(update)
+        if update_id in self.fake.withheld:
+            return []  # Telegram never hands it to the bot (privacy mode)
         await self.bot.wait_for(update_id)
         return self.fake.calls[start:]
 
@@ -593,3 +597,103 @@ def test_updates_become_neutral_inbounds() -> None:
     unknown = convert.to_inbound(_update(fake, private_chat(42), "/nope"), BOT_USERNAME)
     assert unknown is not None and unknown.kind == InboundKind.TEXT
     assert convert.to_inbound(_update(fake, GROUP, "/help@other_bot"), BOT_USERNAME) is None
+
+
+# --- a club group with privacy mode on ----------------------------------------------------------
+
+
+async def test_in_a_privacy_mode_group_the_admin_follows_the_bots_own_hint_and_gets_the_warmup(
+    fake: FakeTelegram, bot: TrackingAdapter
+) -> None:
+    """Privacy mode on, as the README recommends: Telegram hands the bot only commands,
+    mentions and replies. The captain adds the bot, types exactly what its introduction
+    says, answers the timezone question the way it says, and the warm-up is set."""
+    fake.privacy_mode = True
+    club = {"id": -1004321, "type": "supergroup", "title": "Canal Striders"}
+    captain = Person(fake, bot, 7301, club, name="Cap")
+    member = Person(fake, bot, 7302, club, name="Mo")
+    fake.members[(club["id"], captain.user_id)] = "creator"
+
+    calls = await captain.deliver(fake.my_chat_member_update(club, captain.user, "left", "member"))
+    found = re.search(r"set it up with: (.+)", texts(calls))
+    assert found is not None, texts(calls)
+    hint = found[1].strip()
+    assert hint == "/warmup add tue,thu 18:00 before 15"
+
+    calls = await captain.send(hint)
+    question = texts(calls)
+    assert "Which timezone does the club run in?" in question
+    zone_hint = re.search(r"send (/warmup tz \S+)", question)
+    assert zone_hint is not None, question
+    calls = await captain.send(zone_hint[1])
+    assert (
+        "Done: the warm-up card will go out 15 minutes before the 18:00 run on Tue, Thu "
+        "(Europe/Berlin)" in texts(calls)
+    )
+
+    # Every hint the bot gives in the group works in privacy mode: /help's lines too.
+    calls = await member.send("/help")
+    lines = [
+        line
+        for line in texts(calls).split("\n")
+        if line.split(" — ")[0].lstrip("/").split(" ")[0] == "warmup"
+    ]
+    assert len(lines) == 5 and all(line.startswith("/warmup") for line in lines), lines
+    calls = await member.send("/warmup card")
+    assert "Dynamic drills" in texts(calls)
+    # What privacy mode withholds never reaches the bot, so a hint without "/" would fail.
+    assert await member.send("warmup list") == []
+    assert fake.withheld
+
+    # /start in the group offers the private chat instead of the club introduction again.
+    calls = await member.send("/start")
+    sends = [c for c in calls if c.method == "sendMessage"]
+    assert len(sends) == 1 and "Hi club!" not in sends[0].text
+    assert [b.get("url") for b in sends[0].buttons] == [f"https://t.me/{BOT_USERNAME}?start=go"]
+
+
+async def test_a_runner_writes_about_the_hip_redoes_setup_and_keeps_what_matters(
+    fake: FakeTelegram, runner: Person, clock: Clock, db: Database
+) -> None:
+    """Private chat: the privacy statement survives the consent tap; a sentence about
+    pain gets the check-in and a red-flag word the safety questions; redoing setup and
+    tapping "under 18" asks first, and even then the history stays."""
+    await runner.send("/start")
+    calls = await runner.tap("I agree")
+    (consent,) = [c for c in calls if c.method == "editMessageText"]
+    assert "store your answers" in consent.text and consent.text.endswith("→ I agree")
+    calls = await runner.taps(*SETUP_TAPS[1:4])  # adult, zone, the first screen group
+    kept = [c for c in calls if c.method == "editMessageText"][-1]
+    assert "I'll use 112 as the emergency number" in kept.text
+    await runner.taps(*SETUP_TAPS[4:])
+
+    clock.advance(days=1)
+    calls = await runner.send("my hip hurts more today")
+    assert "Thanks for telling me" in texts(calls)
+    assert "10" in labels(calls)  # the morning pain question, 0-10
+    calls = await runner.send("it also woke me at night")
+    night = default_content().screen_item("R11").question
+    assert night in texts(calls) and "isn't a diagnosis" in texts(calls)
+    await runner.tap("No")
+    while "None of these" in labels(fake.calls[-1:]) or "None of these" in labels(calls):
+        calls = await runner.tap("None of these")
+    assert "nothing in your answers needs a doctor" in texts(calls)
+    calls = await runner.taps("2", "No run", "2")
+    while "None of these" in labels(calls) or "No, same or easier" in labels(calls):
+        calls = await runner.tap(
+            "No, same or easier" if "No, same or easier" in labels(calls) else "None of these"
+        )
+    async with db.transaction(readonly=True) as repo:
+        user = await repo.get_user("telegram", "5001", lock=False)
+        assert user is not None
+        before = len(await repo.latest_checkins(user.id, 100))
+    assert before == 1
+
+    await runner.send("/start")
+    calls = await runner.taps("Redo the setup", "I agree", "Me — I'm under 18")
+    assert "that would stop your plan" in texts(calls)
+    await runner.taps("Yes, I'm under 18", "Walking normally", "No")
+    async with db.transaction(readonly=True) as repo:
+        user = await repo.get_user("telegram", "5001", lock=False)
+        assert user is not None  # nothing deleted without the delete command
+        assert len(await repo.latest_checkins(user.id, 100)) == before

@@ -11,16 +11,24 @@ import re
 import sys
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.engine import hints
 from bot.engine.events import COMMANDS, Button, Inbound, InboundKind, Outbound
 from bot.engine.payload import small_int
 from bot.service import Coach
 
 QUIT_WORDS = ("quit", "exit", ":q")
 MAX_CHOICE_DIGITS = 3  # a numbered choice; longer numbers are text (bounded before int())
+COMMAND_PREFIX = ""  # the console reads a bare word as a command
+
+
+def render_text(text: str) -> str:
+    """The engine's text as the console shows it: command hints as bare words."""
+    return hints.render(text, COMMAND_PREFIX)
 
 
 class ConsoleChat:
@@ -87,6 +95,7 @@ class ConsoleChat:
 
     def show(self, replies: list[Outbound]) -> None:
         for reply in replies:
+            reply = replace(reply, text=render_text(reply.text))
             if reply.edit_ref is not None:
                 answer = reply.text.rsplit("\n", 1)[-1]
                 self._print(f"  {answer}")

@@ -86,7 +86,10 @@ class Ctx:
         )
 
     def edit_answered(self, question: str, answer_label: str) -> None:
-        """Show the chosen answer under the old question and drop its buttons."""
+        """Show the chosen answer under the old question and drop its buttons. The edit
+        keeps everything the message said (`Conversation.shown`): only the buttons go."""
+        if self.conv.shown.endswith(question):
+            question = self.conv.shown
         ref = self.turn.inbound.message_ref
         if ref is None:
             return
@@ -123,6 +126,7 @@ class Ctx:
         self.conv.free = free
         self.conv.topic = topic
         body = f"{preface}\n\n{text}" if preface else text
+        self.conv.shown = body
         self.say(body, buttons=self.question_buttons(), private=private, topic=topic)
 
     def question_buttons(self) -> list[list[Button]]:
@@ -145,6 +149,7 @@ class Ctx:
         self.conv.text = ""
         self.conv.options = []
         self.conv.free = None
+        self.conv.shown = ""
         self.conv.topic = Topic.INFO
         self.conv.data = {}
 

@@ -21,6 +21,7 @@ from bot.engine.flows import (
     onboarding,
     plan,
     preferences,
+    symptoms,
     team,
 )
 from bot.engine.parse import clean
@@ -132,7 +133,9 @@ def _group(ctx: Ctx) -> None:
     inbound = ctx.turn.inbound
     if inbound.kind == InboundKind.COMMAND and inbound.command:
         if inbound.command == "start":
-            team.joined(ctx)
+            # Set-up is personal: offer the private chat (its menu says so) rather than
+            # posting the club introduction again.
+            ctx.say(ctx.t("group_start_private"), open_private=True)
         elif inbound.command in GROUP_COMMANDS:
             if inbound.command == "warmup":
                 team.warmup(ctx, inbound.text)
@@ -269,9 +272,11 @@ def _text(ctx: Ctx, raw: str) -> None:
         if value is not None:
             _answer(ctx, value, conv.label_for(value) or raw[:200].strip())
             return
-        _unexpected(ctx)
+        if not symptoms.heard(ctx, raw):
+            _unexpected(ctx)
         return
-    _unexpected(ctx)
+    if not symptoms.heard(ctx, raw):
+        _unexpected(ctx)
 
 
 def _typed(ctx: Ctx, text: str) -> str | None:

@@ -122,6 +122,11 @@ def _useless(qid: str, scr: dict[str, Any], content: Content) -> bool:
             return True
     elif kind == "i" and ref in ans:
         return True
+    elif kind in ("m", "mi"):
+        # Every row already answered in this flow (a full screen a moment ago).
+        minis = [m for m in content.screen.mini if kind == "m" or m.id == ref]
+        if all(r in ans for m in minis for r in m.rows):
+            return True
     current = Level.worst(*(Level(v) for v in scr["lv"].values()))
     return current.escalates and _queued_max(qid, content).rank <= current.rank
 

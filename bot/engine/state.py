@@ -22,6 +22,7 @@ class Profile(BaseModel):
     adult: bool | None = None
     onboarded: bool = False
     presentation: str | None = None  # front | outside | mixed | out_of_scope
+    pain_location: str | None = None  # the triage location chosen (triage.yaml), for wording
     running: str | None = None  # none | easy | normal | building
     phase: int = 1
     level: int = 1
@@ -91,6 +92,10 @@ class Conversation(BaseModel):
     qid: str | None = None
     turn: int = 0  # bumped with every question, so buttons of older questions are stale
     text: str = ""  # the question as sent, to ask it again after unexpected input
+    # The whole message the question went out in (what it said first, like the privacy
+    # statement or "I'll use 112 as the emergency number", then the question): answering
+    # edits that message to this text plus the answer, so nothing informative is lost.
+    shown: str = ""
     options: list[tuple[str, str]] = Field(default_factory=list)  # (value, label)
     columns: int = 2
     # Kind of typed text accepted besides the labels: "clock" | "timezone" | "country" |

@@ -55,11 +55,13 @@ from bot.adapters.slack import oauth, requests
 from bot.adapters.slack.render import (
     ACTION_PREFIX,
     COMMAND_VALUE_PREFIX,
+    SLASH_COMMAND,
     URL_ACTION_ID,
     escape,
     render_home,
     render_outbound,
     render_plain,
+    render_text,
     unescape,
 )
 from bot.adapters.slack.workspace import SEPARATOR, Workspace, bare, unscope
@@ -109,7 +111,7 @@ BOT_EVENTS: dict[str, str] = {
     "message.im": "message",
     "tokens_revoked": "tokens_revoked",
 }
-COMMAND = "/hip"
+COMMAND = SLASH_COMMAND
 # Errors meaning "the bot cannot post here itself"; a slash command's response_url still can.
 NOT_HERE_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
 SLACK_IO_ERRORS = (SlackClientError, aiohttp.ClientError, TimeoutError, OSError)
@@ -958,7 +960,7 @@ class SlackAdapter:
             content=out.attachment.data,
             filename=out.attachment.filename,
             title=out.attachment.filename,
-            initial_comment=escape(out.text) if out.text else None,
+            initial_comment=escape(render_text(out.text)) if out.text else None,
         )
         log.info("slack file uploaded channel=%s mime=%s", channel, out.attachment.mime)
 

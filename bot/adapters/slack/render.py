@@ -8,6 +8,7 @@ value 2000, section text 3000).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -23,6 +24,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.engine import hints
 from bot.engine.events import Button, Outbound
 from bot.home import HomeSummary
 from content.loader import Content
@@ -42,6 +44,14 @@ URL_ACTION_ID = "hipurl_open_dm"  # link buttons: acknowledged, nothing else
 COMMAND_VALUE_PREFIX = "cmd:"
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+SLASH_COMMAND = "/hip"  # the app's one slash command (slack/manifest.yml)
+COMMAND_PREFIX = SLASH_COMMAND + " "
+
+
+def render_text(text: str) -> str:
+    """The engine's text as Slack shows it: command hints as /hip word
+    (bot/engine/hints.py). Plain text still; `escape` makes it mrkdwn."""
+    return hints.render(text, COMMAND_PREFIX)
 
 
 def escape(text: str) -> str:
@@ -110,6 +120,7 @@ def render_outbound(
     Each button row becomes an actions block (split at 25 elements); when the blocks pass
     50 the rest go into follow-up messages. `open_dm` is (label, url) for a link button that
     opens the app's direct messages."""
+    out = replace(out, text=render_text(out.text))
     blocks: list[Block] = text_blocks(out.text)
     for row in out.buttons:
         usable = [b for b in row if _usable(b)]
@@ -133,6 +144,7 @@ def render_outbound(
 
 def render_plain(text: str) -> dict[str, Any]:
     """Text only (e.g. an answered question after chat.update): no buttons."""
+    text = render_text(text)
     return {"text": _fallback(text), "blocks": [b.to_dict() for b in text_blocks(text)]}
 
 
@@ -173,7 +185,10 @@ def pain_strip(summary: HomeSummary) -> str:
 
 def render_home(summary: HomeSummary, content: Content) -> dict[str, Any]:
     """The App Home tab (views.publish) for one runner."""
-    t = content.message
+
+    def t(key: str, **kw: Any) -> str:
+        return render_text(content.message(key, **kw))
+
     blocks: list[Block] = []
     n = 0
 

@@ -496,7 +496,9 @@ class TelegramAdapter:
             # A short note only the person who tapped should see: Telegram's ephemeral.
             # Answered before the replies go, not beside them: the fault tests hold it to
             # stop a process right between the commit and the sends (tests/fault_tools.py).
-            await self._answer_query(query.id, toast.text if toast is not None else None)
+            await self._answer_query(
+                query.id, convert.render_text(toast.text) if toast is not None else None
+            )
         await self.coach.deliver(handled, self._reply_sender(toast))
 
     def _reply_sender(self, shown: Outbound | None) -> Callable[[Outbound], Awaitable[None]]:
@@ -580,6 +582,7 @@ class TelegramAdapter:
             raise delivery.TransientFailure(_describe(error)) from error
 
     async def _deliver(self, out: Outbound) -> None:
+        out = replace(out, text=convert.render_text(out.text))
         if out.private and convert.is_group_chat_id(out.chat_id):
             log.warning("telegram: private message for a group dropped chat=%s", out.chat_id)
             return
@@ -686,7 +689,7 @@ def _fits_toast(out: Outbound) -> bool:
         and out.attachment is None
         and out.edit_ref is None
         and not out.open_private
-        and len(out.text) <= 200
+        and len(convert.render_text(out.text)) <= 200
     )
 
 

@@ -18,6 +18,7 @@ from telegram import (
     Update,
 )
 
+from bot.engine import hints
 from bot.engine.events import COMMANDS, Button, ChatKind, Inbound, InboundKind
 
 PLATFORM = "telegram"
@@ -27,6 +28,14 @@ MAX_CALLBACK_DATA = 64  # bytes
 GROUP_CHAT_TYPES = (Chat.GROUP, Chat.SUPERGROUP, Chat.CHANNEL)
 JOINED_STATUSES = (ChatMember.MEMBER, ChatMember.ADMINISTRATOR)
 GONE_STATUSES = (ChatMember.LEFT, ChatMember.BANNED)
+
+
+COMMAND_PREFIX = "/"  # with privacy mode on, a group only hands the bot text that starts so
+
+
+def render_text(text: str) -> str:
+    """The engine's text as Telegram shows it: command hints as /word (bot/engine/hints.py)."""
+    return hints.render(text, COMMAND_PREFIX)
 
 
 def chat_kind(chat: Chat) -> ChatKind:

@@ -34,7 +34,8 @@ SNOOZE_MINUTES = (30, 60, 120)
 REVIEW_REMINDER_EVERY = 3  # D: a plan waiting for a clinician asks "seen yet?" every 3 days
 
 
-def begin_checkin(ctx: Ctx, args: str = "") -> None:
+def begin_checkin(ctx: Ctx, args: str = "", *, lead: str | None = None) -> None:
+    """`lead`: said first, when something other than the command started the check-in."""
     profile = ctx.profile
     if profile.plan_paused:
         begin_clearance(ctx)
@@ -47,8 +48,41 @@ def begin_checkin(ctx: Ctx, args: str = "") -> None:
         begin_review(ctx)
         return
     already = any(c.local_date == ctx.today for c in ctx.history.checkins)
-    preface = ctx.t("checkin_again") if already else ctx.t("checkin_intro")
+    preface = ctx.t("checkin_again") if already else checkin_intro(ctx)
+    if lead:
+        preface = f"{lead}\n\n{preface}"
     interpreter.begin(ctx, CHECKIN, preface=preface)
+
+
+# The answers of the shortest check-in (no run, no pain) and of a day with a run.
+QUICKEST = {"pain_now": 0, "run_minutes": "no", "exercise_pain": 0}
+WITH_A_RUN = {"pain_now": 2, "run_minutes": 30, "run_pain": 2, "after_run": "fine"}
+WITH_A_RUN_AND_EXERCISE = {**WITH_A_RUN, "exercise_pain": 2, "holds": "fine"}
+
+
+def checkin_intro(ctx: Ctx) -> str:
+    """ "Evening check-in — 3 quick taps (5 if you ran)": the part of the runner's day and
+    the number of taps today's check-in really takes, computed from the flow."""
+    quickest = interpreter.planned_taps(ctx, CHECKIN, QUICKEST)
+    most = interpreter.planned_taps(ctx, CHECKIN, WITH_A_RUN_AND_EXERCISE)
+    part = ctx.t(f"part_of_day_{part_of_day(ctx.local_now.hour)}")
+    if most == quickest:
+        return ctx.t("checkin_intro_exact", part=part, taps=quickest)
+    return ctx.t("checkin_intro", part=part, taps=quickest, most=most)
+
+
+# Local hours where the parts of the day begin, for the wording only.
+MORNING_FROM = 4
+AFTERNOON_FROM = 12
+EVENING_FROM = 18
+
+
+def part_of_day(hour: int) -> str:
+    if MORNING_FROM <= hour < AFTERNOON_FROM:
+        return "morning"
+    if AFTERNOON_FROM <= hour < EVENING_FROM:
+        return "afternoon"
+    return "evening"
 
 
 def _answer(facts: dict[str, Any], fact: str, yes: str = "yes") -> bool | None:
@@ -139,7 +173,11 @@ def _decided(ctx: Ctx, facts: dict[str, Any]) -> None:
     ctx.finish()
 
     headline = ctx.t(_headline(result))
-    lines = [f"{headline}\n{ctx.t(f'reason_{result.reason}')}", *extra]
+    lines = [f"{headline}\n{ctx.t(f'reason_{result.reason}')}"]
+    if moved and (result.phase, result.level) < (record.phase, record.level):
+        # Said only when a step really was dropped (at the first level nothing is).
+        lines.append(ctx.t("stepped_back", phase=result.phase, level=result.level))
+    lines += extra
     if result.decision == Decision.PROGRESS and result.phase != record.phase:
         phase = content.phases[result.phase]
         lines.append(ctx.t("phase_changed", phase=phase.number, name=phase.name, goal=phase.goal))

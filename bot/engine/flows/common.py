@@ -7,6 +7,7 @@ from datetime import date
 from bot.engine.context import Ctx
 from bot.engine.events import Button, Topic
 from bot.engine.session import OUTCOMES, Session, build_session, log_payload
+from bot.engine.tips import tip_for
 
 
 def current_session(ctx: Ctx) -> Session:
@@ -52,9 +53,9 @@ def render_session(ctx: Ctx, session: Session, day: date) -> tuple[str, list[lis
         )
     if session.items:
         lines += ["", ctx.t("today_footer")]
-    tips = ctx.content.tips
-    tip = tips[day.toordinal() % len(tips)]
-    lines += ["", ctx.t("today_tip", tip=tip.text)]
+    tip = tip_for(ctx.content, ctx.profile.presentation, session.phase, day)
+    if tip is not None:
+        lines += ["", ctx.t("today_tip", tip=tip.text)]
     return "\n".join(lines), buttons
 
 

@@ -50,6 +50,17 @@ def severe_exercise_pain(ctx: Ctx, facts: dict[str, Any]) -> bool:
     return pm.p9_severe(facts.get("exercise_pain"))
 
 
+@condition
+def has_plan_history(ctx: Ctx, facts: dict[str, Any]) -> bool:
+    """Setup is being redone over a plan with history: nothing is deleted by its answers."""
+    return has_history(ctx)
+
+
+def has_history(ctx: Ctx) -> bool:
+    history = ctx.history
+    return ctx.profile.onboarded or bool(history.checkins) or bool(history.exercise_logs)
+
+
 def _checkin_day(ctx: Ctx) -> date:
     raw = ctx.conv.data.get("date")
     return date.fromisoformat(raw) if isinstance(raw, str) else ctx.today

@@ -21,6 +21,7 @@ Conversation data of a running flow (JSON):
     referrals  [{...}]                  SOON referrals to say when the flow ends
     lines      [str]                    confirmations to say with the next question
     date       "yyyy-mm-dd"             the local day a check-in began
+    ask_first  [item, ...]              screen items to ask before a full screen (free text)
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from bot.engine import screening
+from bot.engine import hints, screening
 from bot.engine.context import Ctx
-from bot.engine.events import Topic
+from bot.engine.events import COMMANDS, Topic
 from bot.engine.flows import checkin_facts, preferences
 from bot.engine.flows.conditions import CONDITIONS
 from bot.engine.parse import matching_choice, minutes, pain_score
@@ -58,6 +59,7 @@ TOPICS = {
     "checkin": Topic.CHECKIN,
     "clearance": Topic.CLEARANCE,
     "review": Topic.CLEARANCE,
+    "symptoms": Topic.SCREEN,
 }
 
 
@@ -309,6 +311,45 @@ def _take(ctx: Ctx, spec: FlowSpec, step: Step) -> None:
     OUTCOMES[(spec.id, step.end)](ctx, facts)
 
 
+def planned_taps(ctx: Ctx, flow_id: str, facts: dict[str, Any]) -> int:
+    """How many taps `flow_id` takes today if the answers are `facts` (a question whose
+    fact is not given takes its first option or its default branch): the same conditions
+    and screens the flow will use, so a message can say the real count."""
+    spec = ctx.content.flows[flow_id]
+    taps, sid = 0, spec.first
+    for _ in range(len(spec.states) + 1):
+        state = spec.states[sid]
+        if state.when is not None and not CONDITIONS[state.when](ctx, facts):
+            assert state.otherwise is not None
+            step = state.otherwise
+        else:
+            taps += _taps_of(ctx, spec, state)
+            value = facts.get(state.fact) if state.fact else None
+            chosen = next((o for o in state.options if o.value == str(value)), None)
+            if chosen is None and not state.then and state.options:
+                chosen = state.options[0]
+            step = chosen or next(
+                b for b in state.then if b.when is None or CONDITIONS[b.when](ctx, facts)
+            )
+        if step.go is None:
+            return taps
+        sid = step.go
+    raise AssertionError("the loader guarantees every path ends")
+
+
+def _taps_of(ctx: Ctx, spec: FlowSpec, state: FlowState) -> int:
+    if state.kind != "screen":
+        return 1
+    which: str | None = state.screen
+    if which == "daily":
+        which = daily_screen(ctx.profile, checkin_day(ctx) if spec.records_checkin else ctx.today)
+    if which == "full":
+        return len(ctx.content.screen.groups)  # "none of these" once per group
+    if which == "mini":
+        return 1
+    return len(state.items)
+
+
 # --- the red-flag screen inside a flow ---------------------------------------------------------
 
 
@@ -324,6 +365,9 @@ def _start_screen(ctx: Ctx, spec: FlowSpec, sid: str, state: FlowState) -> None:
         screening.start_full(
             data, "full", known=known, preset=tuple(state.items), content=ctx.content
         )
+        # Items the runner's own words pointed to are asked first (free text, G4).
+        first = [i for i in data.pop("ask_first", []) if i in _screen_ids(ctx.content)]
+        data["scr"]["queue"][:0] = [f"i:{i}" for i in first if i not in known]
     elif which == "mini":
         screening.start_mini(data, known=known)
     else:
@@ -442,6 +486,7 @@ def _triage_answer(ctx: Ctx, spec: FlowSpec, qid: str, value: str) -> None:
         return
     result = triage_rules.classify(tri["side"], tri["hits"])
     ctx.profile.presentation = result.presentation
+    ctx.profile.pain_location = tri["loc"]
     for rule_id, reason_key in result.referrals:
         refer(ctx, spec.id, rule=rule_id, level=Level.SOON, reason=ctx.t(reason_key))
     state = spec.states[ctx.conv.data.pop("triage")["state"]]
@@ -615,6 +660,11 @@ def check_content(content: Content) -> None:
                     raise FlowError(f"rule {rule_id}: no screen item carries it")
             elif where not in carried.get(rule_id, set()):
                 raise FlowError(f"rule {rule_id}: {where} does not carry it")
+    for key, text in content.messages.items():
+        for hint in hints.commands_in(text):
+            word = hint.split(" ", 1)[0]
+            if word not in COMMANDS:
+                raise FlowError(f"messages.yaml: {key}: {{cmd:{hint}}} names no command")
     mini_rows = {r for m in content.screen.mini for r in m.rows}
     missing = [r for r in rp8_watch_items() if r not in mini_rows]
     if missing:

@@ -12,6 +12,7 @@ from bot.engine.context import Ctx
 from bot.engine.events import Button, Topic
 from bot.engine.flows import interpreter
 from bot.engine.flows.common import send_today
+from bot.engine.flows.conditions import has_history
 from bot.engine.flows.interpreter import on_fact, outcome
 from bot.engine.payload import BeenSeen, encode
 from bot.engine.rules.triage import label_key
@@ -41,6 +42,10 @@ def _consent(ctx: Ctx, value: Any) -> None:
 @outcome(START, "declined")
 def _declined(ctx: Ctx, facts: dict[str, Any]) -> None:
     ctx.finish()
+    if has_history(ctx):
+        # Redoing setup never deletes history; only `delete`, with its own confirm, does.
+        ctx.say(ctx.t("consent_declined_kept"))
+        return
     ctx.effect(DeleteUser())
     ctx.say(ctx.t("consent_declined"))
 
@@ -55,9 +60,27 @@ def _kept(ctx: Ctx, facts: dict[str, Any]) -> None:
 def _not_coached(ctx: Ctx, facts: dict[str, Any]) -> None:
     """G1: nobody under 18 is coached, and nothing about a child is kept."""
     ctx.finish()
+    if has_history(ctx):
+        # Confirmed during a redo (start.yaml, minor_confirm): the coaching stops, the
+        # history stays until the person deletes it.
+        ctx.profile.onboarded = False
+        ctx.profile.adult = False
+        ctx.profile.paused = True
+        ctx.say(ctx.t("not_coached_kept"))
+        return
     ctx.effect(DeleteUser())
     key = "not_coached_after_escalation" if facts.get("escalated") else "not_coached"
     ctx.say(ctx.t(key))
+
+
+def where_it_hurts(ctx: Ctx) -> str:
+    """TL6: the place the runner chose, in words (not the presentation the answers
+    pointed to: "front" with unclear answers gets a mixed plan, but hurts at the front)."""
+    chosen = ctx.profile.pain_location
+    for location in ctx.content.triage.locations:
+        if location.id == chosen:
+            return location.phrase
+    return ctx.t(label_key(ctx.profile.presentation or "mixed"))
 
 
 @outcome(START, "onboarded")
@@ -75,7 +98,7 @@ def _onboarded(ctx: Ctx, facts: dict[str, Any]) -> None:
         profile.plan_started_on = ctx.today
         ctx.effect(RecordPlanChange(was[0], was[1], 1, 1, "start", "triage"))
     ctx.finish()
-    label = ctx.t(label_key(profile.presentation or "mixed"))
+    label = where_it_hurts(ctx)
     flags = ctx.t("top_red_flags")
     if not referrals:
         ctx.say(

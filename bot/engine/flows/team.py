@@ -148,6 +148,11 @@ def warmup(ctx: Ctx, args: str = "") -> None:
         if zone is None:
             ctx.say(ctx.t("warmup_bad_zone"), private=False)
             return
+        if ctx.conv.waiting and ctx.conv.flow == WARMUP:
+            # The answer to the open "which timezone?" question, sent as the command its
+            # text suggests (a group with privacy mode never hands the bot plain text).
+            answer_warmup(ctx, "tz", zone)
+            return
         ctx.effect(SetTeamTimezone(zone))
         ctx.say(ctx.t("warmup_zone_set", zone=zone), private=False)
     else:

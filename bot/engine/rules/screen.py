@@ -4,17 +4,20 @@
 The red-flag questions themselves are content (content/data/screen.yaml): each item is
 named by its rule id and carries its action level, so R1-R20 are registered as content
 rules. This module holds the logic around them: how "not sure" is read (G3), when the
-full screen is due (G4, G5), the escalation latch (G2) and the time-based half of R21.
+full screen is due (G4, G5), the escalation latch (G2), the time-based half of R21, and
+which free text reports a symptom (G4, G5; the words are content/data/symptom_words.yaml).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from statistics import mean
 
 from bot.engine.rules.registry import content_rule, rule
 from bot.engine.state import Profile
 from bot.engine.turn import CheckinRecord
+from content.loader import Content
 from content.schema import Level, ScreenItem
 
 FULL_SCREEN_EVERY = timedelta(days=7)  # G4: weekly
@@ -112,6 +115,41 @@ def full_screen_due(profile: Profile, today: date) -> bool:
 def daily_screen(profile: Profile, today: date) -> str:
     """Which screen today's check-in asks: "full" when G4 says so, else "mini"."""
     return "full" if full_screen_due(profile, today) else "mini"
+
+
+def _phrase(words: str) -> re.Pattern[str]:
+    parts = [re.escape(w).replace("'", "['’]?") for w in words.casefold().split()]
+    return re.compile(r"(?<!\w)" + r"\s+".join(parts) + r"(?!\w)")
+
+
+def _patterns(content: Content) -> tuple[tuple[tuple[str, re.Pattern[str]], ...], re.Pattern[str]]:
+    """The compiled word lists of symptom_words.yaml, once per Content."""
+    key = "symptom_patterns"
+    cached = content.memo.get(key)
+    if cached is None:
+        words = content.symptom_words
+        assert words is not None
+        flags = tuple((e.rule, _phrase(w)) for e in words.red_flags for w in e.words)
+        general = "|".join(_phrase(w).pattern for w in words.symptoms)
+        cached = content.memo[key] = (flags, re.compile(general))
+    return cached
+
+
+@rule("G4", "0")
+def reported_red_flags(text: str, content: Content) -> tuple[str, ...]:
+    """The red flags (screen item ids) free text may be reporting ("my leg went numb"):
+    a new symptom is screened at once. Words, not a diagnosis: the questions decide."""
+    said = text.casefold()
+    flags, _ = _patterns(content)
+    return tuple(dict.fromkeys(item for item, pattern in flags if pattern.search(said)))
+
+
+@rule("G5", "0")
+def talks_about_symptoms(text: str, content: Content) -> bool:
+    """Free text about pain or symptoms: answered with the check-in, whose answers decide
+    today's plan and whose mini-screen asks the red flags."""
+    _, general = _patterns(content)
+    return bool(reported_red_flags(text, content)) or bool(general.search(text.casefold()))
 
 
 @rule("R21", "1")
