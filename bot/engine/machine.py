@@ -62,6 +62,7 @@ FREE_TEXT: dict[str, Callable[[str], str | None]] = {
     "country": preferences.parse_country,
 }
 MAX_TEXT = 2000  # longer messages are never a valid answer; don't spend time parsing them
+BACK_WORDS = ("back", "go back", "undo")  # typed where a Back button is shown
 MAX_OPTION_DIGITS = 3  # "2" picks the second option; nothing longer is an option number
 _CHECKED: set[int] = set()  # ids of Content objects whose flows were checked against the engine
 
@@ -185,8 +186,32 @@ def _action(ctx: Ctx, pressed: payloads.Payload) -> None:
     match pressed:
         case payloads.LogEntry() if private:
             if plan.log_exercise(ctx, pressed):
-                _still_waiting(ctx, waiting_turn)
+                if ctx.turn.inbound.message_ref is None:
+                    _still_waiting(ctx, waiting_turn)
+                # Logged on the card: the card changed in place and the waiting question
+                # is still there above it; nothing new to send.
                 return
+        case payloads.ShowExercise() if private:
+            if plan.show_exercise(ctx, pressed):
+                return
+        case payloads.ShowToday() if private:
+            if plan.show_card(ctx, pressed):
+                return
+        case payloads.SendToday() if private:
+            plan.send_card(ctx)
+            _still_waiting(ctx, waiting_turn)
+            return
+        case payloads.RedoCheckin() if private:
+            # "Change today's check-in": asked again, today's answers are replaced and the
+            # decision is made again from where the plan stood before it (checkin.decided).
+            checkin.begin_checkin(ctx)
+            return
+        case payloads.GoBack(turn=turn):
+            conv = ctx.conv
+            if conv.waiting and conv.back and turn == conv.turn:
+                if interpreter.is_spec_flow(ctx, conv.flow) and interpreter.resumable(ctx):
+                    interpreter.back(ctx)
+                    return
         case payloads.BeenChecked() if private:
             if ctx.profile.plan_paused:
                 clearance.begin_clearance(ctx)
@@ -264,6 +289,9 @@ def _text(ctx: Ctx, raw: str) -> None:
         match = _matches_option(ctx, text)
         if match is not None:
             _answer(ctx, match[0], match[1])
+            return
+        if conv.back and text in BACK_WORDS:
+            interpreter.back(ctx)
             return
         value = _typed(ctx, raw[:200])
         if value is not None:

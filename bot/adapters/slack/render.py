@@ -131,6 +131,15 @@ def render_outbound(
     return messages
 
 
+def render_edit(out: Outbound, *, more_text: str) -> dict[str, Any]:
+    """An edit for chat.update: text only for an answered question, or the message with
+    its buttons when it changes in place (today's card). An edit is one message, so only
+    the first part of a long one is kept."""
+    if not out.buttons:
+        return render_plain(out.text)
+    return render_outbound(out, more_text=more_text)[0]
+
+
 def render_plain(text: str) -> dict[str, Any]:
     """Text only (e.g. an answered question after chat.update): no buttons."""
     return {"text": _fallback(text), "blocks": [b.to_dict() for b in text_blocks(text)]}
