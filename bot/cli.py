@@ -302,7 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
-def _configure_logging(settings: Settings, *, console: bool, verbose: bool) -> None:
+def _configure_logging(settings: Settings, *, console: bool) -> None:
+    # INFO at most, `-v` or not (the console's file always has it): DEBUG would let
+    # libraries log statements with their values.
     """Log lines go to stderr; the console chat's go to a file instead. Its terminal
     shows stderr and stdout together, and a warning between two messages reads as part of
     the chat. A file that cannot be opened falls back to stderr at WARNING."""
@@ -318,7 +320,7 @@ def _configure_logging(settings: Settings, *, console: bool, verbose: bool) -> N
         logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT, stream=sys.stderr)
         return
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     print(f"hipcoach: logs go to {path}", file=sys.stderr, flush=True)
 
 
@@ -342,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
 
     chosen = plan(cast(Process, args.command), settings) if args.command in PROCESS_TYPES else None
     logsafe.install()  # before anything logs: no message text in any log line
-    _configure_logging(settings, console=bool(chosen and chosen.console), verbose=args.verbose)
+    _configure_logging(settings, console=bool(chosen and chosen.console))
     if args.command == "db":
         asyncio.run(upgrade_async(settings.database_url))
         print("database is up to date")

@@ -15,7 +15,9 @@ outbox under an idempotency key, advance the next time. Rules:
   already started is skipped;
 - one nudge, 3 hours after an unanswered prompt, if the runner wants nudges, never at or
   after 21:00 local time;
-- paused and unreachable users, and unreachable team chats, are not claimed at all.
+- paused and unreachable users, and unreachable team chats, are not claimed at all; a
+  pause until a date ("pause until 12 Jan") is not a paused row: its `next_checkin_at` is
+  the first reminder on that local day, and that reminder turn ends the pause.
 
 Dispatcher (every ~2 s): `concurrency` workers each claim one row at a time, just before
 sending it (the row becomes 'sending' under a claim token with a 30 second lease,

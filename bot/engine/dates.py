@@ -119,7 +119,7 @@ def _weekday(word: str) -> int | None:
 def _month(word: str) -> int | None:
     for n, name in enumerate(_MONTHS, start=1):
         full = calendar.month_name[n].lower()
-        if word == full or word[:3] == name and full.startswith(word):
+        if word == full or (word[:3] == name and full.startswith(word)):
             return n
     return None
 

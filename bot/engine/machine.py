@@ -39,12 +39,13 @@ FLOW_COMMANDS: dict[str, Begin] = {
     "checkin": checkin.begin_checkin,
     "settings": account.settings,
     "delete": account.begin_delete,
+    # `pause` alone asks how long; `pause 2 weeks` answers at once (account.pause).
+    "pause": account.pause,
 }
 # Commands that answer at once; a conversation in progress stays where it was.
 QUICK_COMMANDS: dict[str, Begin] = {
     "today": plan.today,
     "progress": plan.progress,
-    "pause": account.pause,
     "resume": account.resume,
     "export": account.export,
     "help": account.help_text,
@@ -54,6 +55,7 @@ QUICK_COMMANDS: dict[str, Begin] = {
 ANSWERS: dict[str, Answer] = {
     account.SETTINGS: account.answer_settings,
     account.DELETE: account.answer_delete,
+    account.PAUSE: account.answer_pause,
     team.WARMUP: team.answer_warmup,
 }
 FREE_TEXT: dict[str, Callable[[str], str | None]] = {
@@ -82,6 +84,15 @@ def step(turn: Turn, content: Content) -> Result:
         conv=conv.model_copy(update={"data": _copy_json(conv.data), "options": list(conv.options)}),
     )
     inbound = turn.inbound
+    profile = ctx.profile
+    dated_pause = profile.paused and profile.paused_until is not None
+    if (
+        dated_pause
+        and inbound.kind != InboundKind.REMINDER
+        and not profile.reminders_paused(ctx.today)
+    ):
+        # A dated pause is over on its local day, whatever the runner does first.
+        profile.paused, profile.paused_until = False, None
     if inbound.kind == InboundKind.JOINED:
         team.joined(ctx)
     elif ctx.in_group:
@@ -208,10 +219,15 @@ def _action(ctx: Ctx, pressed: payloads.Payload) -> None:
             return
         case payloads.GoBack(turn=turn):
             conv = ctx.conv
-            if conv.waiting and conv.back and turn == conv.turn:
-                if interpreter.is_spec_flow(ctx, conv.flow) and interpreter.resumable(ctx):
-                    interpreter.back(ctx)
-                    return
+            if (
+                conv.waiting
+                and conv.back
+                and turn == conv.turn
+                and interpreter.is_spec_flow(ctx, conv.flow)
+                and interpreter.resumable(ctx)
+            ):
+                interpreter.back(ctx)
+                return
         case payloads.BeenChecked() if private:
             if ctx.profile.plan_paused:
                 clearance.begin_clearance(ctx)
@@ -309,6 +325,8 @@ def _typed(ctx: Ctx, text: str) -> str | None:
         return None
     if free in FREE_TEXT:
         return FREE_TEXT[free](text)
+    if free == account.PAUSE_FREE:
+        return account.typed_pause(ctx, text)
     return interpreter.typed_answer(ctx, text)
 
 

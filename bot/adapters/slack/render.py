@@ -245,7 +245,11 @@ def render_home(summary: HomeSummary, content: Content) -> dict[str, Any]:
     strip = pain_strip(summary) if any(p is not None for _, p in summary.pain) else None
     pain_text = f"*{escape(t('slack_home_pain'))}*\n" + escape(strip or t("slack_home_pain_none"))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=pain_text)))
-    if summary.paused:
+    if summary.paused and summary.paused_until and summary.next_checkin:
+        next_text = t(
+            "slack_home_next_paused_until", day=summary.paused_until, when=summary.next_checkin
+        )
+    elif summary.paused:
         next_text = t("slack_home_next_paused")
     elif summary.next_checkin:
         next_text = t("slack_home_next", when=summary.next_checkin)

@@ -18,8 +18,8 @@ from bot.engine.flows import checkin_facts, interpreter
 from bot.engine.flows.clearance import begin_clearance, begin_review, review_done
 from bot.engine.flows.interpreter import checkin_day, outcome
 from bot.engine.flows.onboarding import begin_start
-from bot.engine.payload import SkipToday as SkipPayload
 from bot.engine.payload import RedoCheckin, SendToday, SnoozeFor, encode
+from bot.engine.payload import SkipToday as SkipPayload
 from bot.engine.rules import daily
 from bot.engine.rules.daily import Decision, PhaseMinimums
 from bot.engine.rules.pain_monitoring import p1_too_painful, run_too_painful, updated_baseline
@@ -227,6 +227,13 @@ def reminder(ctx: Ctx, kind: str) -> None:
     have been seen. Sends nothing when there is nothing to ask.
     """
     profile = ctx.profile
+    welcome: str | None = None
+    if profile.paused and profile.paused_until is not None:
+        if profile.reminders_paused(ctx.today):
+            return  # the scheduler fires no earlier than the day, but a nudge might
+        # The dated pause ends today (the runner's local day): reminders are on again.
+        profile.paused, profile.paused_until = False, None
+        welcome = ctx.t("pause_over")
     if profile.plan_paused:
         if kind == "checkin" and profile.escalated_on != ctx.today:
             begin_clearance(ctx)
@@ -247,7 +254,8 @@ def reminder(ctx: Ctx, kind: str) -> None:
             ctx.repeat_question(preface=ctx.t("nudge_intro"))
             _add_snooze_row(ctx)
         return
-    interpreter.begin(ctx, CHECKIN, preface=ctx.t("reminder_intro"))
+    intro = ctx.t("reminder_intro")
+    interpreter.begin(ctx, CHECKIN, preface=f"{welcome}\n\n{intro}" if welcome else intro)
     if ctx.conv.flow == CHECKIN:
         _add_snooze_row(ctx)
 

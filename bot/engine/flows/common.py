@@ -35,7 +35,9 @@ def current_session(ctx: Ctx) -> Session:
 
 def logged_on(ctx: Ctx, day: date, extra: tuple[str, str] | None = None) -> dict[str, str]:
     """exercise id -> the last outcome logged on `day` (with this turn's entry, if any)."""
-    logged = {log.exercise_id: log.outcome for log in ctx.history.exercise_logs if log.local_date == day}
+    logged = {
+        log.exercise_id: log.outcome for log in ctx.history.exercise_logs if log.local_date == day
+    }
     if extra is not None:
         logged[extra[0]] = extra[1]
     return logged
