@@ -130,8 +130,10 @@ def _next_checkin(
     if profile.reminders_paused(today):
         if profile.paused_until is None:
             return None
-        at = first_checkin_on(profile.reminder_time, profile.timezone, profile.paused_until, now)
-        return format_local(at, profile.timezone)
+        resume = first_checkin_on(
+            profile.reminder_time, profile.timezone, profile.paused_until, now
+        )
+        return format_local(resume, profile.timezone)
     # The stored time is what the scheduler will use (it moves with a snooze).
     at = stored if stored is not None and stored > now else None
     if at is None:
