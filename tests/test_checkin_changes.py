@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.storage.db import Database
+from tests import test_telegram
 from tests.chat_driver import (
     CHECKIN,
     NIGHT_PAIN,
@@ -25,9 +26,9 @@ from tests.chat_driver import (
 )
 from tests.fake_telegram import FakeTelegram
 from tests.test_telegram import Person
-from tests.test_telegram import bot as _bot  # noqa: F401  (the fixture)
-from tests.test_telegram import fake as _fake  # noqa: F401  (the fixture)
-from tests.test_telegram import runner as _runner  # noqa: F401  (the fixture)
+
+# The Telegram tests' own fixtures: the fake Bot API and the real adapter polling it.
+fake, bot, runner = test_telegram.fake, test_telegram.bot, test_telegram.runner
 
 BACK = "◀ Back"
 
@@ -132,14 +133,14 @@ async def test_telegram_back_and_change_todays_checkin(
     calls = await runner.tap(BACK)
     edit = next(c for c in calls if c.method == "editMessageText")
     assert edit.text.endswith(f"→ {BACK}")
-    await runner.taps("2", "No run")
+    await runner.taps("2", "No run", "2", "No, same or easier")
     while fake.last_keyboard_message(runner.chat_id) and "None of these" in str(
         fake.last_keyboard_message(runner.chat_id).markup  # type: ignore[union-attr]
     ):
         await runner.tap("None of these")
     calls = await runner.tap("Change today's answers")
     assert "replace today's" in "\n".join(c.text for c in calls)
-    await runner.taps("5", "No run")
+    await runner.taps("5", "No run", "2", "No, same or easier")
     while "None of these" in str(fake.last_keyboard_message(runner.chat_id).markup):  # type: ignore[union-attr]
         await runner.tap("None of these")
     async with db.transaction(readonly=True) as repo:

@@ -15,15 +15,16 @@ from typing import Any
 from bot.adapters.console import ConsoleChat
 from bot.service import Coach
 from content.loader import default_content
+from tests import test_slack, test_telegram
 from tests.chat_driver import Chat, Clock, checkin, onboard
 from tests.fake_telegram import FakeTelegram
 from tests.test_slack import RUNNER, Slack
 from tests.test_slack import onboard as slack_onboard
-from tests.test_slack import slack as _slack  # noqa: F401  (the fixture)
 from tests.test_telegram import Person
-from tests.test_telegram import bot as _bot  # noqa: F401  (the fixture)
-from tests.test_telegram import fake as _fake  # noqa: F401  (the fixture)
-from tests.test_telegram import runner as _runner  # noqa: F401  (the fixture)
+
+# The platform tests' own fixtures: the fake servers and the real adapters on them.
+fake, bot, runner = test_telegram.fake, test_telegram.bot, test_telegram.runner
+slack = test_slack.slack
 
 CONTENT = default_content()
 PHONE_ROW = 4  # the most buttons a card puts on one row
