@@ -44,7 +44,7 @@ PAIN_Q = question_text("morning_pain_question")
 RAN_Q = question_text("ran_question")
 RUN_PAIN_Q = question_text("run_pain_question")
 AFTER_RUN_Q = question_text("after_run_question")
-DONE = "Today — phase"  # the session that follows the decision
+DONE = "Today's exercises"  # the button under the decision
 
 
 @pytest.fixture
@@ -98,7 +98,12 @@ def run_env(url: str, fake: FaultyTelegram) -> dict[str, str]:
 
 async def finish_checkin(fake: FaultyTelegram, runner: int, process: Hipcoach) -> None:
     """Tap through the safety mini-screen until the decision and today's session."""
-    while not fake.delivered_texts(runner, DONE):
+    while not any(
+        button.get("text") == DONE
+        for sent in fake.delivered(runner)
+        for row in (sent.markup or {}).get("inline_keyboard", [])
+        for button in row
+    ):
         n = len(fake.delivered(runner))
         update = fake.tap(runner, "None of these")
         await wait_until(

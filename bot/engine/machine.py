@@ -197,16 +197,15 @@ def _action(ctx: Ctx, pressed: payloads.Payload) -> None:
     match pressed:
         case payloads.LogEntry() if private:
             if plan.log_exercise(ctx, pressed):
-                if ctx.turn.inbound.message_ref is None:
-                    _still_waiting(ctx, waiting_turn)
-                # Logged on the card: the card changed in place and the waiting question
-                # is still there above it; nothing new to send.
+                _still_waiting(ctx, waiting_turn)
                 return
         case payloads.ShowExercise() if private:
             if plan.show_exercise(ctx, pressed):
+                _still_waiting(ctx, waiting_turn)
                 return
         case payloads.ShowToday() if private:
             if plan.show_card(ctx, pressed):
+                _still_waiting(ctx, waiting_turn)
                 return
         case payloads.SendToday() if private:
             plan.send_card(ctx)
