@@ -142,7 +142,13 @@ class Ctx:
         self.conv.free = free
         self.conv.topic = topic
         # A spec flow that allows Back keeps a trail of the questions answered so far.
-        self.conv.back = bool(self.conv.data.get("trail")) and not self.conv.data.get("no_back")
+        spec = self.content.flows.get(flow)
+        self.conv.back = (
+            spec is not None
+            and spec.back
+            and bool(self.conv.data.get("trail"))
+            and not self.conv.data.get("no_back")
+        )
         body = f"{preface}\n\n{text}" if preface else text
         self.say(body, buttons=self.question_buttons(), private=private, topic=topic)
 
