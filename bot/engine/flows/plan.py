@@ -72,7 +72,8 @@ def log_exercise(ctx: Ctx, entry: LogEntry) -> bool:
     ):
         return False
     if entry.day != ctx.today:
-        _show_card(ctx, preface=ctx.t("log_other_day"))
+        # Another day's card stays as it was (it is that day's record); today's comes new.
+        send_today(ctx, preface=ctx.t("log_other_day"))
         return True
     outcome = entry.outcome
     ctx.effect(LogExercise(local_date=ctx.today, exercise_id=entry.exercise_id, outcome=outcome))
@@ -114,7 +115,7 @@ def show_exercise(ctx: Ctx, pressed: ShowExercise) -> bool:
     if not _plan_open(ctx):
         return False
     if pressed.day != ctx.today:
-        _show_card(ctx, preface=ctx.t("log_other_day"))
+        send_today(ctx, preface=ctx.t("log_other_day"))
         return True
     session = current_session(ctx)
     ids = [item.exercise.id for item in session.items]
@@ -132,8 +133,10 @@ def show_card(ctx: Ctx, pressed: ShowToday) -> bool:
     """Back from an exercise's details (or "today's exercises" after a check-in)."""
     if not _plan_open(ctx):
         return False
-    preface = ctx.t("log_other_day") if pressed.day != ctx.today else None
-    _show_card(ctx, preface=preface)
+    if pressed.day != ctx.today:
+        send_today(ctx, preface=ctx.t("log_other_day"))
+        return True
+    _show_card(ctx)
     return True
 
 
