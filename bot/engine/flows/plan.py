@@ -113,7 +113,7 @@ def _show_card(
 def show_exercise(ctx: Ctx, pressed: ShowExercise) -> bool:
     """A number on the card: that exercise's details, in place; False if not valid."""
     if not _plan_open(ctx):
-        return False
+        return _plan_closed(ctx)
     if pressed.day != ctx.today:
         send_today(ctx, preface=ctx.t("log_other_day"))
         return True
@@ -130,9 +130,9 @@ def show_exercise(ctx: Ctx, pressed: ShowExercise) -> bool:
 
 
 def show_card(ctx: Ctx, pressed: ShowToday) -> bool:
-    """Back from an exercise's details (or "today's exercises" after a check-in)."""
+    """Back from an exercise's details to the card."""
     if not _plan_open(ctx):
-        return False
+        return _plan_closed(ctx)
     if pressed.day != ctx.today:
         send_today(ctx, preface=ctx.t("log_other_day"))
         return True
@@ -146,6 +146,15 @@ def send_card(ctx: Ctx) -> None:
         today(ctx)
         return
     send_today(ctx)
+
+
+def _plan_closed(ctx: Ctx) -> bool:
+    """An old card's button while there is no plan to show (paused for a clinician, not
+    set up): say why, as `today` does; mid-setup it is an expired button."""
+    if ctx.conv.waiting:
+        return False
+    today(ctx)
+    return True
 
 
 def _plan_open(ctx: Ctx) -> bool:
