@@ -133,3 +133,14 @@ TODAY = date(2026, 11, 26)  # a Thursday
 )
 def test_typed_pause_dates(typed: str, until: date | None) -> None:
     assert parse_until(typed, TODAY) == until
+
+
+async def test_app_home_shows_the_day_the_pause_ends(chat: Chat, coach: Coach) -> None:
+    from bot.adapters.slack.render import render_home
+
+    await setup_runner(chat, zone=AUCKLAND, reminder="07:30")
+    await chat.send("pause until 5 Jan")
+    view = render_home(await home_summary(coach, "console", chat.user_id), coach.content)
+    shown = str(view["blocks"])
+    assert "paused until Tue 5 Jan" in shown and "Tue 07:30 (Pacific/Auckland)" in shown
+    assert "Resume reminders" in shown
