@@ -428,9 +428,11 @@ async def test_app_home_welcomes_then_shows_the_plan_with_working_buttons(slack:
     assert "Wed – · Thu 4" in view.text  # the 7-day pain strip; 26 Nov 2026 is a Thursday
 
     mark = len(fake.calls)
-    await slack.press("Pause reminders")
-    assert "Resume reminders" in [b["text"]["text"] for b in fake.last("views.publish").buttons]
-    assert "Check-ins are paused" in fake.last("views.publish").text
+    await slack.press("Pause reminders")  # asks for how long, in the DM
+    await slack.press("Until I resume")
+    view = await slack.home_opened()
+    assert "Resume reminders" in [b["text"]["text"] for b in view.buttons]
+    assert "Check-ins are paused" in view.text
 
 
 # --- channels ------------------------------------------------------------------------------
