@@ -152,7 +152,8 @@ class Runner:
                 break
             await self.press("None of these")
         await self.send("today")
-        await self.press("1 Done")
+        await self.press("1")  # the first exercise of the card
+        await self.press("Done ✅")
 
 
 # --- set-up ----------------------------------------------------------------------------------

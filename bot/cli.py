@@ -302,6 +302,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def _configure_logging(settings: Settings, *, console: bool) -> None:
+    # INFO at most, `-v` or not (the console's file always has it): DEBUG would let
+    # libraries log statements with their values.
+    """Log lines go to stderr; the console chat's go to a file instead. Its terminal
+    shows stderr and stdout together, and a warning between two messages reads as part of
+    the chat. A file that cannot be opened falls back to stderr at WARNING."""
+    if not console:
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+        return
+    path = settings.console_log_file
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError as error:
+        print(f"hipcoach: cannot write logs to {path} ({error}); using stderr", file=sys.stderr)
+        logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT, stream=sys.stderr)
+        return
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    print(f"hipcoach: logs go to {path}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -322,12 +347,7 @@ def main(argv: list[str] | None = None) -> int:
 
     chosen = plan(cast(Process, args.command), settings) if args.command in PROCESS_TYPES else None
     logsafe.install()  # before anything logs: no message text in any log line
-    logging.basicConfig(
-        # The console chat shares the terminal: only warnings, unless asked.
-        level=logging.WARNING if chosen and chosen.console and not args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    _configure_logging(settings, console=bool(chosen and chosen.console))
     if args.command == "db":
         asyncio.run(upgrade_async(settings.database_url))
         print("database is up to date")

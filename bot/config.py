@@ -103,6 +103,13 @@ class Settings(BaseSettings):
 
     files_dir: Path = Field(default=Path("hipcoach-files"), validation_alias="HIPCOACH_FILES_DIR")
     console_user: str = Field(default="local", validation_alias="HIPCOACH_CONSOLE_USER")
+    # Where the console chat writes its log lines (None: hipcoach.log in files_dir), so
+    # they never land between the chat's messages on the terminal.
+    log_file: Path | None = Field(default=None, validation_alias="HIPCOACH_LOG_FILE")
+
+    @property
+    def console_log_file(self) -> Path:
+        return self.log_file or self.files_dir / "hipcoach.log"
 
     # Read by the scheduler itself (scheduler.core.SchedulerConfig); checked here so a typo
     # stops the process instead of silently falling back to the default.

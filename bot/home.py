@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from bot.engine.flows.account import next_checkin_at
+from bot.engine.dates import format_day
+from bot.engine.flows.account import first_checkin_on, next_checkin_at
 from bot.engine.localtime import format_local, local_date
 from bot.engine.session import OUTCOMES, build_session, log_payload
 from bot.engine.state import Profile
@@ -35,6 +36,7 @@ class HomeItem:
 class HomeSummary:
     onboarded: bool
     paused: bool = False  # reminders paused by the runner
+    paused_until: str | None = None  # ... until this day, e.g. "Mon 12 Jan" (then by itself)
     # Paused by an escalation until a clinician clears them, or waiting for a clinician's
     # approval before it starts (R18, R19): no exercises either way.
     plan_paused: bool = False
@@ -71,12 +73,14 @@ async def home_summary(
         (day, pain_by_day.get(day))
         for day in (today - timedelta(days=n) for n in range(PAIN_DAYS - 1, -1, -1))
     )
+    paused = profile.reminders_paused(today)
     summary = HomeSummary(
         onboarded=profile.onboarded,
-        paused=profile.paused,
+        paused=paused,
+        paused_until=format_day(profile.paused_until) if paused and profile.paused_until else None,
         plan_paused=profile.plan_paused or profile.plan_held,
         pain=pain,
-        next_checkin=_next_checkin(profile, stored_next, now),
+        next_checkin=_next_checkin(profile, stored_next, now, today),
         timezone=tz,
         today=today,
     )
@@ -104,6 +108,7 @@ async def home_summary(
     return HomeSummary(
         onboarded=summary.onboarded,
         paused=summary.paused,
+        paused_until=summary.paused_until,
         plan_paused=summary.plan_paused,
         phase=profile.phase,
         phase_name=phase.name if phase is not None else None,
@@ -117,9 +122,18 @@ async def home_summary(
     )
 
 
-def _next_checkin(profile: Profile, stored: datetime | None, now: datetime) -> str | None:
-    if profile.paused or not profile.reminder_time or not profile.timezone:
+def _next_checkin(
+    profile: Profile, stored: datetime | None, now: datetime, today: date
+) -> str | None:
+    if not profile.reminder_time or not profile.timezone:
         return None
+    if profile.reminders_paused(today):
+        if profile.paused_until is None:
+            return None
+        resume = first_checkin_on(
+            profile.reminder_time, profile.timezone, profile.paused_until, now
+        )
+        return format_local(resume, profile.timezone)
     # The stored time is what the scheduler will use (it moves with a snooze).
     at = stored if stored is not None and stored > now else None
     if at is None:

@@ -36,12 +36,12 @@ from typing import Any, Protocol
 from sqlalchemy import Row
 from sqlalchemy.orm.exc import StaleDataError
 
-from bot import metrics, sending
+from bot import export, metrics, sending
 from bot.charts import DayPoint, render_progress_chart
 from bot.delivery import DeliveryError, Pacer, RetryAfter
 from bot.engine import machine
 from bot.engine.events import Attachment, ChatKind, Inbound, InboundKind, Outbound
-from bot.engine.flows.account import next_checkin_at
+from bot.engine.flows.account import next_checkin_at, next_prompt_at
 from bot.engine.flows.team import next_warmup_post
 from bot.engine.localtime import local_date
 from bot.engine.state import Conversation, Profile
@@ -594,13 +594,28 @@ class Coach:
                     self._store_state(user, result, now)
                     await repo.save_user(user)
                     data = await repo.export_user(user.id)
-                    payload = json.dumps(data, indent=2, ensure_ascii=False).encode()
+                    readable = export.readable(data, self.content)
+                    payload = json.dumps(readable, indent=2, ensure_ascii=False).encode()
+                    # Two files where the platform takes files (each its own message):
+                    # everything as JSON, and the check-ins as a table.
                     replies.append(
                         Outbound(
                             chat_id=chat_id,
                             text=caption,
                             attachment=Attachment(
                                 "hipcoach-export.json", payload, "application/json"
+                            ),
+                            private=True,
+                        )
+                    )
+                    replies.append(
+                        Outbound(
+                            chat_id=chat_id,
+                            text=self.content.message("export_csv_caption"),
+                            attachment=Attachment(
+                                "hipcoach-checkins.csv",
+                                export.checkins_csv(data, self.content),
+                                "text/csv",
                             ),
                             private=True,
                         )
@@ -632,26 +647,26 @@ class Coach:
 
     def _store_state(self, user: UserState, result: Result, now: datetime) -> None:
         profile = result.profile
+        until = profile.paused_until.isoformat() if profile.paused_until else None
+        # Only an open-ended pause keeps the row out of the scheduler's sight; a dated one
+        # is claimed at its first reminder after the pause, which resumes it (engine).
+        paused_for_good = profile.paused and profile.paused_until is None
         schedule_changed = (
             user.reminder_time != profile.reminder_time
             or user.timezone != profile.timezone
-            or user.paused != profile.paused
+            or user.paused != paused_for_good
+            or (user.profile or {}).get("paused_until") != until
             or (user.next_checkin_at is None and profile.reminder_time is not None)
         )
         user.profile = profile.model_dump(mode="json")
         user.conversation = result.conversation.model_dump(mode="json")
         user.timezone = profile.timezone
         user.reminder_time = profile.reminder_time
-        user.paused = profile.paused
+        user.paused = paused_for_good
         if schedule_changed:
-            user.next_checkin_at = (
-                next_checkin_at(profile.reminder_time, profile.timezone, now)
-                if profile.reminder_time
-                and profile.timezone
-                and not profile.paused
-                and (profile.onboarded or profile.plan_paused)
-                else None
-            )
+            user.next_checkin_at = next_prompt_at(profile, now)
+            if profile.paused:
+                user.next_nudge_at = None
 
     async def _chart(self, repo: Repository, user: User, profile: Profile, now: datetime) -> bytes:
         today = local_date(now, profile.timezone or "UTC")

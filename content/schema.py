@@ -505,3 +505,5 @@ class FlowSpec(Strict):
     states: dict[str, FlowState] = Field(min_length=1)
     # The facts of this flow are a day's check-in, saved as each answer comes in.
     records_checkin: bool = False
+    # Each question after the first offers Back: the one before is asked again.
+    back: bool = False

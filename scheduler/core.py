@@ -15,7 +15,9 @@ outbox under an idempotency key, advance the next time. Rules:
   already started is skipped;
 - one nudge, 3 hours after an unanswered prompt, if the runner wants nudges, never at or
   after 21:00 local time;
-- paused and unreachable users, and unreachable team chats, are not claimed at all.
+- paused and unreachable users, and unreachable team chats, are not claimed at all; a
+  pause until a date ("pause until 12 Jan") is not a paused row: its `next_checkin_at` is
+  the first reminder on that local day, and that reminder turn ends the pause.
 
 Dispatcher: a loop that drains the outbox, then sleeps until the earliest `not_before` of
 a row it could claim (or a lease that runs out), at most `dispatch_seconds` (for rows other

@@ -31,7 +31,8 @@ SETUP = [
 ]
 SESSION = [
     "today",
-    "1 Done",
+    "1",  # the first exercise of the card: its details
+    "1",  # its first button: Done
     "checkin",
     "2",
     "3",

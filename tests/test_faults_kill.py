@@ -45,7 +45,7 @@ PAIN_Q = question_text("morning_pain_question")
 RAN_Q = question_text("ran_question")
 RUN_PAIN_Q = question_text("run_pain_question")
 AFTER_RUN_Q = question_text("after_run_question")
-DONE = "Today — phase"  # the session that follows the decision
+DONE = "Today's exercises"  # the button under the decision
 
 
 @pytest.fixture
@@ -106,13 +106,21 @@ async def finish_checkin(fake: FaultyTelegram, runner: int, process: Hipcoach) -
         last = fake.delivered(runner)[-1:]
         return any(SCREEN_NONE in str(m.markup) for m in last)
 
-    while not fake.delivered_texts(runner, DONE):
+    def decided() -> bool:
+        return any(
+            button.get("text") == DONE
+            for sent in fake.delivered(runner)
+            for row in (sent.markup or {}).get("inline_keyboard", [])
+            for button in row
+        )
+
+    while not decided():
         await wait_until(
-            lambda: bool(fake.delivered_texts(runner, DONE)) or screen_waiting(),
-            "the next safety question or today's session",
+            lambda: decided() or screen_waiting(),
+            "the next safety question or the decision",
             process=process,
         )
-        if fake.delivered_texts(runner, DONE):
+        if decided():
             break
         n = len(fake.delivered(runner))
         update = fake.tap(runner, SCREEN_NONE)

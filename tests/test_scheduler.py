@@ -300,6 +300,7 @@ async def test_a_paused_runner_gets_nothing_until_they_resume(
     clock.now = utc(2026, 6, 1, 4, 0)
     await setup_runner(chat, reminder="07:30")
     await chat.send("pause")
+    await chat.press("Until I resume")
     await drive(sched, clock, hourly(clock.now, utc(2026, 6, 3, 12)))
     assert sender.sent == []
     await chat.send("resume")

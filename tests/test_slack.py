@@ -183,7 +183,7 @@ class Slack:
     def message_with(self, label: str, *, user: str = RUNNER) -> tuple[Call, dict[str, Any]]:
         """The newest message (or Home view) that shows a button with this label."""
         for call in reversed(self.fake.calls):
-            if call.method not in (*MESSAGE_METHODS, "views.publish"):
+            if call.method not in (*MESSAGE_METHODS, "chat.update", "views.publish"):
                 continue
             if call.method == "views.publish" and call.get("user_id") != user:
                 continue
@@ -225,12 +225,12 @@ class Slack:
             payload["view"] = {"id": "V1", "type": "home"}
         else:
             channel = call.get("channel") or f"D{user}"
-            ts = call.get("_ts") or "1700000000.000001"
+            ts = call.get("_ts") or call.get("ts") or "1700000000.000001"
             payload["container"] = {
                 "type": "message",
                 "message_ts": ts,
                 "channel_id": channel,
-                "is_ephemeral": call.method != "chat.postMessage",
+                "is_ephemeral": call.method not in ("chat.postMessage", "chat.update"),
             }
             payload["channel"] = {"id": channel}
             payload["message"] = {"ts": ts, "text": call.get("text")}
@@ -324,7 +324,8 @@ async def test_a_runner_goes_from_start_to_delete_in_slack(slack: Slack) -> None
     mark = len(fake.calls)
     await slack.dm("today")
     assert "Today — phase 1" in slack.dm_text(mark)
-    await slack.press("1 Done")
+    await slack.press("1")
+    await slack.press("Done ✅")
     assert "Logged" in slack.dm_text(mark)
 
     # the daily check-in by DM
@@ -354,8 +355,10 @@ async def test_a_runner_goes_from_start_to_delete_in_slack(slack: Slack) -> None
 
     # export: everything stored, as JSON, including the check-in
     await slack.dm("export")
-    export = fake.last("files.completeUploadExternal")
-    assert export["channel_id"] == f"D{RUNNER}"
+    uploads = fake.of("files.completeUploadExternal")
+    export, table = uploads[-2], uploads[-1]  # everything as JSON, and the check-ins as CSV
+    assert export["channel_id"] == table["channel_id"] == f"D{RUNNER}"
+    assert table["_data"][0].startswith(b"Date,Morning pain")
     data = json.loads(export["_data"][0])
     assert 3 in [c["pain_now"] for c in data["checkins"]]
 
@@ -425,9 +428,11 @@ async def test_app_home_welcomes_then_shows_the_plan_with_working_buttons(slack:
     assert "Wed – · Thu 4" in view.text  # the 7-day pain strip; 26 Nov 2026 is a Thursday
 
     mark = len(fake.calls)
-    await slack.press("Pause reminders")
-    assert "Resume reminders" in [b["text"]["text"] for b in fake.last("views.publish").buttons]
-    assert "Check-ins are paused" in fake.last("views.publish").text
+    await slack.press("Pause reminders")  # asks for how long, in the DM
+    await slack.press("Until I resume")
+    view = await slack.home_opened()
+    assert "Resume reminders" in [b["text"]["text"] for b in view.buttons]
+    assert "Check-ins are paused" in view.text
 
 
 # --- channels ------------------------------------------------------------------------------
@@ -476,8 +481,12 @@ async def test_in_a_channel_everything_but_the_warmup_card_is_ephemeral(slack: S
     fake = slack.fake
     actions = [
         lambda: slack.event(
-            {"type": "member_joined_channel", "user": BOT_USER, "channel": CHANNEL,
-             "inviter": ADMIN}
+            {
+                "type": "member_joined_channel",
+                "user": BOT_USER,
+                "channel": CHANNEL,
+                "inviter": ADMIN,
+            }
         ),
         lambda: slack.slash("start", user=MEMBER, channel=CHANNEL),
         lambda: slack.slash("help", user=MEMBER, channel=CHANNEL),

@@ -217,7 +217,8 @@ async def test_a_runner_goes_from_start_to_delete_on_both_databases(
 
         calls = await me.send("/export")
         documents = [c for c in calls if c.method == "sendDocument"]
-        assert len(documents) == 1
+        assert len(documents) == 2  # everything as JSON, and the check-ins as CSV
+        assert documents[1].files["document"][0].endswith(".csv")
         filename, data = documents[0].files["document"]
         assert filename.endswith(".json")
         export = json.loads(data)

@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from bot.engine.events import Attachment, Button, ChatKind, Outbound, Topic
 from bot.engine.localtime import local_date, to_local
-from bot.engine.payload import Answer, encode
+from bot.engine.payload import Answer, GoBack, encode
 from bot.engine.state import Conversation, Profile
 from bot.engine.turn import Effect, History, Turn
 from content.loader import Content
@@ -103,6 +103,25 @@ class Ctx:
             )
         )
 
+    def edit(self, text: str, *, buttons: Sequence[Sequence[Button]] = (), topic: str) -> None:
+        """Show `text` (and `buttons`) in place of the message whose button was pressed, e.g.
+        today's card after an exercise is logged; a new message when there is none (a
+        button on a home screen)."""
+        ref = self.turn.inbound.message_ref
+        if ref is None:
+            self.say(text, buttons=buttons, topic=topic)
+            return
+        self.replies.append(
+            Outbound(
+                chat_id=self.chat_id,
+                text=text,
+                buttons=tuple(tuple(row) for row in buttons),
+                edit_ref=ref,
+                private=not self.in_group,
+                topic=topic,
+            )
+        )
+
     def ask(
         self,
         flow: str,
@@ -125,6 +144,14 @@ class Ctx:
         self.conv.columns = columns
         self.conv.free = free
         self.conv.topic = topic
+        # A spec flow that allows Back keeps a trail of the questions answered so far.
+        spec = self.content.flows.get(flow)
+        self.conv.back = (
+            spec is not None
+            and spec.back
+            and bool(self.conv.data.get("trail"))
+            and not self.conv.data.get("no_back")
+        )
         body = f"{preface}\n\n{text}" if preface else text
         self.conv.shown = body
         self.say(body, buttons=self.question_buttons(), private=private, topic=topic)
@@ -135,7 +162,10 @@ class Ctx:
             for value, label in self.conv.options
         ]
         cols = max(1, self.conv.columns)
-        return [buttons[i : i + cols] for i in range(0, len(buttons), cols)]
+        rows = [buttons[i : i + cols] for i in range(0, len(buttons), cols)]
+        if self.conv.back:
+            rows.append([Button(self.t("opt_back"), encode(GoBack(self.conv.turn)))])
+        return rows
 
     def repeat_question(self, preface: str | None = None) -> None:
         """Ask the waiting question again, with fresh buttons of the same turn."""
@@ -151,6 +181,7 @@ class Ctx:
         self.conv.free = None
         self.conv.shown = ""
         self.conv.topic = Topic.INFO
+        self.conv.back = False
         self.conv.data = {}
 
     def effect(self, effect: Effect) -> None:

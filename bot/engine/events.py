@@ -102,8 +102,9 @@ class Outbound:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     attachment: Attachment | None = None
-    # Replace the message that carried the pressed button with this text and no buttons,
-    # so an old question shows the chosen answer and cannot be pressed twice.
+    # Replace the message that carried the pressed button with this text and these buttons:
+    # none for an answered question (it shows the chosen answer and cannot be pressed
+    # twice); today's card keeps its buttons as it changes in place.
     edit_ref: str | None = None
     # Personal content: adapters must only ever send it to the user's private chat, and
     # in a shared chat only as an ephemeral (Slack) reply.

@@ -40,12 +40,13 @@ FLOW_COMMANDS: dict[str, Begin] = {
     "checkin": checkin.begin_checkin,
     "settings": account.settings,
     "delete": account.begin_delete,
+    # `pause` alone asks how long; `pause 2 weeks` answers at once (account.pause).
+    "pause": account.pause,
 }
 # Commands that answer at once; a conversation in progress stays where it was.
 QUICK_COMMANDS: dict[str, Begin] = {
     "today": plan.today,
     "progress": plan.progress,
-    "pause": account.pause,
     "resume": account.resume,
     "export": account.export,
     "help": account.help_text,
@@ -55,6 +56,7 @@ QUICK_COMMANDS: dict[str, Begin] = {
 ANSWERS: dict[str, Answer] = {
     account.SETTINGS: account.answer_settings,
     account.DELETE: account.answer_delete,
+    account.PAUSE: account.answer_pause,
     team.WARMUP: team.answer_warmup,
 }
 FREE_TEXT: dict[str, Callable[[str], str | None]] = {
@@ -63,6 +65,7 @@ FREE_TEXT: dict[str, Callable[[str], str | None]] = {
     "country": preferences.parse_country,
 }
 MAX_TEXT = 2000  # longer messages are never a valid answer; don't spend time parsing them
+BACK_WORDS = ("back", "go back", "undo")  # typed where a Back button is shown
 MAX_OPTION_DIGITS = 3  # "2" picks the second option; nothing longer is an option number
 _CHECKED: set[int] = set()  # ids of Content objects whose flows were checked against the engine
 
@@ -82,6 +85,15 @@ def step(turn: Turn, content: Content) -> Result:
         conv=conv.model_copy(update={"data": _copy_json(conv.data), "options": list(conv.options)}),
     )
     inbound = turn.inbound
+    profile = ctx.profile
+    dated_pause = profile.paused and profile.paused_until is not None
+    if (
+        dated_pause
+        and inbound.kind != InboundKind.REMINDER
+        and not profile.reminders_paused(ctx.today)
+    ):
+        # A dated pause is over on its local day, whatever the runner does first.
+        profile.paused, profile.paused_until = False, None
     if inbound.kind == InboundKind.JOINED:
         team.joined(ctx)
     elif ctx.in_group:
@@ -190,6 +202,34 @@ def _action(ctx: Ctx, pressed: payloads.Payload) -> None:
             if plan.log_exercise(ctx, pressed):
                 _still_waiting(ctx, waiting_turn)
                 return
+        case payloads.ShowExercise() if private:
+            if plan.show_exercise(ctx, pressed):
+                _still_waiting(ctx, waiting_turn)
+                return
+        case payloads.ShowToday() if private:
+            if plan.show_card(ctx, pressed):
+                _still_waiting(ctx, waiting_turn)
+                return
+        case payloads.SendToday() if private:
+            plan.send_card(ctx)
+            _still_waiting(ctx, waiting_turn)
+            return
+        case payloads.RedoCheckin() if private:
+            # "Change today's check-in": asked again, today's answers are replaced and the
+            # decision is made again from where the plan stood before it (checkin.decided).
+            checkin.begin_checkin(ctx)
+            return
+        case payloads.GoBack(turn=turn):
+            conv = ctx.conv
+            if (
+                conv.waiting
+                and conv.back
+                and turn == conv.turn
+                and interpreter.is_spec_flow(ctx, conv.flow)
+                and interpreter.resumable(ctx)
+            ):
+                interpreter.back(ctx)
+                return
         case payloads.BeenChecked() if private:
             if ctx.profile.plan_paused:
                 clearance.begin_clearance(ctx)
@@ -268,6 +308,9 @@ def _text(ctx: Ctx, raw: str) -> None:
         if match is not None:
             _answer(ctx, match[0], match[1])
             return
+        if conv.back and text in BACK_WORDS:
+            interpreter.back(ctx)
+            return
         value = _typed(ctx, raw[:200])
         if value is not None:
             _answer(ctx, value, conv.label_for(value) or raw[:200].strip())
@@ -286,6 +329,8 @@ def _typed(ctx: Ctx, text: str) -> str | None:
         return None
     if free in FREE_TEXT:
         return FREE_TEXT[free](text)
+    if free == account.PAUSE_FREE:
+        return account.typed_pause(ctx, text)
     return interpreter.typed_answer(ctx, text)
 
 

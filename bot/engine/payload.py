@@ -11,6 +11,11 @@ stays short and readable:
     x:c                                 "I've been checked" (after an escalation)
     x:r                                 "I've been seen" (after a referral)
     x:s                                 set up my plan
+    x:v:<yyyymmdd>:<exercise>           show one exercise of a day's card (steps, cue, stop-if)
+    x:t:<yyyymmdd>                      back to a day's card (today's card when it is stale)
+    x:d                                 send today's card (as a new message)
+    x:e                                 change today's check-in (run it again, answers replaced)
+    x:b:<turn>                          back to the question before the waiting one
 
 `encode` refuses a payload over Telegram's 64-byte `callback_data` limit when it is built,
 so a long value fails in tests rather than on a runner's phone. `decode` never raises: it
@@ -74,13 +79,54 @@ class SetUp:
     pass
 
 
-Payload = Answer | LogEntry | SnoozeFor | SkipToday | BeenChecked | BeenSeen | SetUp
+@dataclass(frozen=True)
+class ShowExercise:
+    day: date
+    exercise_id: str
+
+
+@dataclass(frozen=True)
+class ShowToday:
+    day: date
+
+
+@dataclass(frozen=True)
+class RedoCheckin:
+    pass
+
+
+@dataclass(frozen=True)
+class SendToday:
+    pass
+
+
+@dataclass(frozen=True)
+class GoBack:
+    turn: int
+
+
+Payload = (
+    Answer
+    | LogEntry
+    | SnoozeFor
+    | SkipToday
+    | BeenChecked
+    | BeenSeen
+    | SetUp
+    | ShowExercise
+    | ShowToday
+    | RedoCheckin
+    | SendToday
+    | GoBack
+)
 
 _FIXED: dict[str, Payload] = {
     "x:k": SkipToday(),
     "x:c": BeenChecked(),
     "x:r": BeenSeen(),
     "x:s": SetUp(),
+    "x:e": RedoCheckin(),
+    "x:d": SendToday(),
 }
 
 
@@ -101,6 +147,12 @@ def encode(payload: Payload) -> str:
             text = f"x:l:{day.strftime('%Y%m%d')}:{exercise_id}:{code}"
         case SnoozeFor(minutes=minutes):
             text = f"x:z:{minutes}"
+        case ShowExercise(day=day, exercise_id=exercise_id):
+            text = f"x:v:{day.strftime('%Y%m%d')}:{exercise_id}"
+        case ShowToday(day=day):
+            text = f"x:t:{day.strftime('%Y%m%d')}"
+        case GoBack(turn=turn):
+            text = f"x:b:{turn}"
         case _:
             text = next(k for k, v in _FIXED.items() if v == payload)
     if len(text.encode()) > MAX_BYTES:
@@ -124,6 +176,18 @@ def decode(text: str) -> Payload | None:
         if day is None or not parts[3]:
             return None
         return LogEntry(day, parts[3], parts[4])
+    if text.startswith("x:v:"):
+        parts = text.split(":")
+        day = _yyyymmdd(parts[2]) if len(parts) == 4 else None
+        if day is None or not parts[3]:
+            return None
+        return ShowExercise(day, parts[3])
+    if text.startswith("x:t:"):
+        day = _yyyymmdd(text[4:])
+        return ShowToday(day) if day is not None else None
+    if text.startswith("x:b:"):
+        turn = small_int(text[4:], MAX_TURN_DIGITS)
+        return GoBack(turn) if turn is not None else None
     if text.startswith("x:"):
         return None
     turn_text, sep, value = text.partition(":")

@@ -19,6 +19,8 @@ from content.loader import Content
 from content.schema import Level, ScreenItem
 
 YES, NO, UNSURE = "yes", "no", "unsure"
+# Answers that raise nothing ("none of these" for a group, "no" for an item).
+NEGATIVE_ANSWERS = frozenset({NO})
 GROUP_ORDER = ("nerves", "injury", "bone", "other")
 
 

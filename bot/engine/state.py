@@ -33,6 +33,9 @@ class Profile(BaseModel):
     reminder_time: str | None = None  # "HH:MM" local, None = no reminders
     nudges: bool = True
     paused: bool = False  # the runner paused reminders themselves
+    # ... until this local date (None: until they resume). On that day reminders start
+    # again by themselves: the scheduler's next prompt is that day's reminder time.
+    paused_until: date | None = None
     # Set by an EMERGENCY or URGENT answer: the plan stays paused until a clinician clears
     # the runner and the red-flag screen is negative again (clinical rules G2).
     escalation: Level | None = None
@@ -67,6 +70,15 @@ class Profile(BaseModel):
     gate_passed_on: date | None = None
     # RP7: the day the cadence cue was introduced.
     cadence_from: date | None = None
+    # The plan position and dates as they were before today's check-in decided, so a
+    # changed check-in is decided again from the same start ({"date": ..., field: value}).
+    before_checkin: dict[str, Any] | None = None
+
+    def reminders_paused(self, today: date) -> bool:
+        """Paused by the runner, and (for a dated pause) not yet at the day it ends."""
+        if not self.paused:
+            return False
+        return self.paused_until is None or today < self.paused_until
 
     @property
     def plan_paused(self) -> bool:
@@ -102,6 +114,7 @@ class Conversation(BaseModel):
     # "pain" | "minutes" | "words" (the options' own words, from the flow spec).
     free: str | None = None
     topic: str = "info"  # the Topic of the waiting question, so a re-ask keeps it
+    back: bool = False  # the waiting question offers a Back button (see interpreter.back)
     data: dict[str, Any] = Field(default_factory=dict)
 
     @property

@@ -58,6 +58,7 @@ from bot.adapters.slack.render import (
     SLASH_COMMAND,
     URL_ACTION_ID,
     escape,
+    render_edit,
     render_home,
     render_outbound,
     render_plain,
@@ -889,7 +890,7 @@ class SlackAdapter:
         client = await self._client(where.workspace)
         chat_id = bare(out.chat_id)
         if out.edit_ref is not None:
-            payload = render_plain(out.text)
+            payload = render_edit(out, more_text=content.message("slack_more_buttons"))
             if where.ephemeral_source and where.response_url:
                 await self._respond(where.response_url, replace_original=True, **payload)
             else:
@@ -1010,8 +1011,9 @@ class SlackAdapter:
         not take (the message is ephemeral or gone) is dropped rather than retried."""
         assert message.edit_ref is not None
         try:
+            more = self.coach.content.message("slack_more_buttons")
             await client.chat_update(
-                channel=chat_id, ts=message.edit_ref, **render_plain(message.text)
+                channel=chat_id, ts=message.edit_ref, **render_edit(message, more_text=more)
             )
         except SlackApiError as exc:
             error = api_error(exc)

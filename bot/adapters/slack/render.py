@@ -142,6 +142,15 @@ def render_outbound(
     return messages
 
 
+def render_edit(out: Outbound, *, more_text: str) -> dict[str, Any]:
+    """An edit for chat.update: text only for an answered question, or the message with
+    its buttons when it changes in place (today's card). An edit is one message, so only
+    the first part of a long one is kept."""
+    if not out.buttons:
+        return render_plain(out.text)
+    return render_outbound(out, more_text=more_text)[0]
+
+
 def render_plain(text: str) -> dict[str, Any]:
     """Text only (e.g. an answered question after chat.update): no buttons."""
     text = render_text(text)
@@ -251,7 +260,11 @@ def render_home(summary: HomeSummary, content: Content) -> dict[str, Any]:
     strip = pain_strip(summary) if any(p is not None for _, p in summary.pain) else None
     pain_text = f"*{escape(t('slack_home_pain'))}*\n" + escape(strip or t("slack_home_pain_none"))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=pain_text)))
-    if summary.paused:
+    if summary.paused and summary.paused_until and summary.next_checkin:
+        next_text = t(
+            "slack_home_next_paused_until", day=summary.paused_until, when=summary.next_checkin
+        )
+    elif summary.paused:
         next_text = t("slack_home_next_paused")
     elif summary.next_checkin:
         next_text = t("slack_home_next", when=summary.next_checkin)

@@ -36,6 +36,7 @@ from telegram import (
     BotCommand,
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
+    InlineKeyboardMarkup,
     InputFile,
     Message,
     Update,
@@ -588,7 +589,7 @@ class TelegramAdapter:
             return
         chat_id = int(out.chat_id)
         if out.edit_ref is not None:
-            await self._edit(chat_id, int(out.edit_ref), out.text)
+            await self._edit(chat_id, int(out.edit_ref), out.text, convert.keyboard(out.buttons))
             return
         url_button = None
         if out.open_private and self.bot.username:
@@ -617,13 +618,22 @@ class TelegramAdapter:
             keys = markup if n == len(chunks) - 1 else None
             await self._raw("sendMessage", chat_id=chat_id, text=chunk, reply_markup=keys)
 
-    async def _edit(self, chat_id: int, message_id: int, text: str) -> None:
+    async def _edit(
+        self,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None = None,
+    ) -> None:
+        """editMessageText: an answered question loses its buttons; a card that changes in
+        place (today's exercises) keeps the ones it still has."""
         try:
             await self._raw(
                 "editMessageText",
                 chat_id=chat_id,
                 message_id=message_id,
                 text=convert.truncate(text),
+                reply_markup=markup,
             )
         except BadRequest as error:
             if any(text in str(error).lower() for text in IGNORED_EDIT_ERRORS):

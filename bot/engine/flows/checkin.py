@@ -9,23 +9,23 @@ decision is said with its one-line reason and today's session.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from bot.engine.context import Ctx
 from bot.engine.events import Button, Topic
 from bot.engine.flows import checkin_facts, interpreter
 from bot.engine.flows.clearance import begin_clearance, begin_review, review_done
-from bot.engine.flows.common import send_today
 from bot.engine.flows.interpreter import checkin_day, outcome
 from bot.engine.flows.onboarding import begin_start
+from bot.engine.payload import RedoCheckin, SendToday, SnoozeFor, encode
 from bot.engine.payload import SkipToday as SkipPayload
-from bot.engine.payload import SnoozeFor, encode
 from bot.engine.rules import daily
 from bot.engine.rules.daily import Decision, PhaseMinimums
 from bot.engine.rules.pain_monitoring import p1_too_painful, run_too_painful, updated_baseline
 from bot.engine.rules.progression import LADDER_PHASE, TRAINING_PHASE, plan_shape
 from bot.engine.rules.return_to_running import Gate, rp7_cadence_cue
+from bot.engine.state import Profile
 from bot.engine.turn import CheckinRecord, RecordPlanChange, SaveCheckin, SkipToday, Snooze
 from content.schema import Level
 
@@ -89,11 +89,49 @@ def _answer(facts: dict[str, Any], fact: str, yes: str = "yes") -> bool | None:
     return None if fact not in facts else facts[fact] == yes
 
 
+# What a check-in's decision changes in the profile: kept before it decides, and put back
+# when the same day's check-in is changed, so the second decision starts where the first
+# did (a changed answer never moves the plan twice). Referrals, escalations and the holds'
+# easing are not put back: what a check-in raised for safety stays raised.
+DECISION_FIELDS = frozenset(
+    {
+        "phase",
+        "level",
+        "phase_started_on",
+        "level_started_on",
+        "gate_asked_on",
+        "gate_passed_on",
+        "cross_train_until",
+        "cross_train_for",
+        "cadence_from",
+        "last_physio_nudge_on",
+        "baseline",
+        "baseline_on",
+    }
+)
+
+
+def _start_from_before_today(ctx: Ctx, day: date) -> None:
+    """Put back the plan as it stood before this day's first decision (a changed
+    check-in), then remember it for a further change."""
+    profile = ctx.profile
+    kept = profile.before_checkin
+    if kept is not None and kept.get("date") == day.isoformat():
+        fields = {k: v for k, v in kept.items() if k in DECISION_FIELDS}
+        restored = Profile.model_validate({**profile.model_dump(mode="json"), **fields})
+        for name in DECISION_FIELDS:
+            setattr(profile, name, getattr(restored, name))
+    snapshot = profile.model_dump(mode="json", include=set(DECISION_FIELDS))
+    profile.before_checkin = {"date": day.isoformat(), **snapshot}
+
+
 @outcome(CHECKIN, "decided")
 def _decided(ctx: Ctx, facts: dict[str, Any]) -> None:
     profile = ctx.profile
     content = ctx.content
     day = checkin_day(ctx)
+    was = (profile.phase, profile.level)  # where the plan is now (after a first decision)
+    _start_from_before_today(ctx, day)
     referrals = interpreter.pending_referrals(ctx)
     record = checkin_facts.record(day, facts, profile.phase, profile.level)
     earlier = sorted(
@@ -129,17 +167,18 @@ def _decided(ctx: Ctx, facts: dict[str, Any]) -> None:
         record, earlier, profile, shape, minimums, gate, stage_is_intensity=intensity
     )
     moved = (result.phase, result.level) != (profile.phase, profile.level)
-    if moved:
+    if (result.phase, result.level) != was:
         ctx.effect(
             RecordPlanChange(
-                profile.phase,
-                profile.level,
+                was[0],
+                was[1],
                 result.phase,
                 result.level,
                 result.decision.value,
                 result.reason,
             )
         )
+    if moved:
         if result.phase != profile.phase:
             profile.phase_started_on = day
             if result.phase == LADDER_PHASE:
@@ -165,9 +204,15 @@ def _decided(ctx: Ctx, facts: dict[str, Any]) -> None:
     new_baseline = updated_baseline(profile, [*earlier, record], day)
     if new_baseline is not None:
         profile.baseline, profile.baseline_on = new_baseline
+    # Every answer column, so a changed check-in leaves nothing of the first one behind.
     ctx.effect(
         SaveCheckin(
-            local_date=day, fields={"decision": result.decision.value, "reason": result.reason}
+            local_date=day,
+            fields={
+                **checkin_facts.all_columns(facts),
+                "decision": result.decision.value,
+                "reason": result.reason,
+            },
         )
     )
     ctx.finish()
@@ -181,11 +226,15 @@ def _decided(ctx: Ctx, facts: dict[str, Any]) -> None:
     if result.decision == Decision.PROGRESS and result.phase != record.phase:
         phase = content.phases[result.phase]
         lines.append(ctx.t("phase_changed", phase=phase.number, name=phase.name, goal=phase.goal))
-    ctx.say("\n\n".join(lines), topic=Topic.DECISION)
+    # The decision, then the card one tap away (not re-sent in full), and a way to
+    # change today's answers.
+    buttons = [[Button(ctx.t("opt_change_checkin"), encode(RedoCheckin()))]]
+    if not (profile.plan_paused or profile.plan_held):
+        buttons.insert(0, [Button(ctx.t("opt_todays_exercises"), encode(SendToday()))])
     referral = interpreter.referral_text(ctx, referrals)
+    ctx.say("\n\n".join(lines), topic=Topic.DECISION, buttons=[] if referral else buttons)
     if referral:
-        ctx.say(referral, topic=Topic.REFERRAL)
-    send_today(ctx)
+        ctx.say(referral, topic=Topic.REFERRAL, buttons=buttons)
 
 
 def _aggravating(record: CheckinRecord) -> str:
@@ -216,6 +265,13 @@ def reminder(ctx: Ctx, kind: str) -> None:
     have been seen. Sends nothing when there is nothing to ask.
     """
     profile = ctx.profile
+    welcome: str | None = None
+    if profile.paused and profile.paused_until is not None:
+        if profile.reminders_paused(ctx.today):
+            return  # the scheduler fires no earlier than the day, but a nudge might
+        # The dated pause ends today (the runner's local day): reminders are on again.
+        profile.paused, profile.paused_until = False, None
+        welcome = ctx.t("pause_over")
     if profile.plan_paused:
         if kind == "checkin" and profile.escalated_on != ctx.today:
             begin_clearance(ctx)
@@ -236,7 +292,8 @@ def reminder(ctx: Ctx, kind: str) -> None:
             ctx.repeat_question(preface=ctx.t("nudge_intro"))
             _add_snooze_row(ctx)
         return
-    interpreter.begin(ctx, CHECKIN, preface=ctx.t("reminder_intro"))
+    intro = ctx.t("reminder_intro")
+    interpreter.begin(ctx, CHECKIN, preface=f"{welcome}\n\n{intro}" if welcome else intro)
     if ctx.conv.flow == CHECKIN:
         _add_snooze_row(ctx)
 

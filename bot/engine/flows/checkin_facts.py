@@ -53,6 +53,28 @@ def columns(fact: str, value: Any) -> dict[str, Any]:
     raise KeyError(f"the check-in has no fact {fact!r}")
 
 
+ANSWER_COLUMNS = (
+    "pain_now",
+    "ran",
+    "run_minutes",
+    "pain_during",
+    "exercises",
+    "exercise_pain",
+    "swelling",
+    "run_sharp",
+    "isometric_worse",
+)
+
+
+def all_columns(facts: dict[str, Any]) -> dict[str, Any]:
+    """Every answer column of a day's row from these facts (None where not asked)."""
+    fields: dict[str, Any] = dict.fromkeys(ANSWER_COLUMNS)
+    for fact, value in facts.items():
+        if fact in FACTS:
+            fields.update(columns(fact, value))
+    return fields
+
+
 def record(day: date, facts: dict[str, Any], phase: int, level: int) -> CheckinRecord:
     fields: dict[str, Any] = {}
     for fact, value in facts.items():

@@ -14,7 +14,10 @@ cleared the runner. SOON referrals are collected and said first when the flow en
 
 Conversation data of a running flow (JSON):
     facts      {name: value}            the answers so far, by fact name
-    answers    [[state, value], ...]    every answer in the order given (for a Back button)
+    answers    [[state, value], ...]    every answer in the order given
+    trail      [{...}]                  flows with `back`: each answered question and the
+                                        data before its answer, to go back to (`back`)
+    no_back    true                     a safety answer other than "no": no going back
     screen     {item: answer}           red-flag answers given so far in this flow
     scr        {...}                    the screen in progress (bot.engine.screening)
     triage     {...}                    where-it-hurts in progress
@@ -234,6 +237,8 @@ def answer(ctx: Ctx, qid: str, value: str) -> None:
     assert conv.flow is not None
     spec = ctx.content.flows[conv.flow]
     data = conv.data
+    if spec.back:
+        _keep_for_back(ctx, qid, value)
     data.setdefault("answers", []).append([qid, value])
     if qid.startswith(SCREEN_PREFIX):
         _screen_answer(ctx, spec, qid[len(SCREEN_PREFIX) :], value)
@@ -261,6 +266,70 @@ def answer(ctx: Ctx, qid: str, value: str) -> None:
         _take(ctx, spec, option)
         return
     _take(ctx, spec, _branch(ctx, state))
+
+
+# --- Back -----------------------------------------------------------------------------------
+
+
+def _keep_for_back(ctx: Ctx, qid: str, value: str) -> None:
+    """Before an answer is taken: remember the question and the data as they were, so
+    Back can ask it again. A safety-screen answer other than "no" ends going back: red
+    flags win, and a flag cannot be taken back by stepping round it."""
+    conv = ctx.conv
+    data = conv.data
+    trail: list[dict[str, Any]] = data.setdefault("trail", [])
+    before = {k: v for k, v in data.items() if k != "trail"}
+    trail.append(
+        {
+            "qid": qid,
+            "text": conv.text,
+            "options": [list(o) for o in conv.options],
+            "columns": conv.columns,
+            "free": conv.free,
+            "topic": conv.topic,
+            "data": _copy(before),
+        }
+    )
+    if qid.startswith(SCREEN_PREFIX) and value not in screening.NEGATIVE_ANSWERS:
+        data["no_back"] = True
+        data["trail"] = []
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def back(ctx: Ctx) -> None:
+    """Go back one question: the current one shows it was left, the one before is asked
+    again with the data as it was before its answer. Referrals already made stay made
+    (and are still said when the flow ends)."""
+    conv = ctx.conv
+    trail: list[dict[str, Any]] = conv.data.get("trail", [])
+    if not trail or conv.data.get("no_back") or conv.flow is None:
+        ctx.repeat_question(preface=ctx.t("button_expired"))
+        return
+    ctx.edit_answered(conv.text, ctx.t("opt_back"))
+    last = trail.pop()
+    referrals = conv.data.get("referrals", [])
+    data: dict[str, Any] = last["data"]
+    data["trail"] = trail
+    kept = data.setdefault("referrals", [])
+    data["referrals"] = kept + [r for r in referrals if r not in kept]
+    conv.data = data
+    ctx.ask(
+        conv.flow,
+        last["qid"],
+        last["text"],
+        [(v, label) for v, label in last["options"]],
+        columns=last["columns"],
+        free=last["free"],
+        preface=ctx.t("back_asked_again"),
+        topic=last["topic"],
+    )
 
 
 def _remember(ctx: Ctx, spec: FlowSpec, fact: str, value: Any) -> None:

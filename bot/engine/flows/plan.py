@@ -7,8 +7,23 @@ from statistics import mean
 
 from bot.engine.context import Ctx
 from bot.engine.events import Button, Topic
-from bot.engine.flows.common import current_session, outcome_label, send_today
-from bot.engine.payload import BeenChecked, BeenSeen, LogEntry, SetUp, encode
+from bot.engine.flows.common import (
+    current_session,
+    logged_on,
+    outcome_label,
+    render_card,
+    render_detail,
+    send_today,
+)
+from bot.engine.payload import (
+    BeenChecked,
+    BeenSeen,
+    LogEntry,
+    SetUp,
+    ShowExercise,
+    ShowToday,
+    encode,
+)
 from bot.engine.turn import CheckinRecord, LogExercise, SendChart
 
 PROGRESS_DAYS = 28  # the summary and chart cover four weeks
@@ -40,7 +55,8 @@ def today(ctx: Ctx, args: str = "") -> None:
 
 
 def log_exercise(ctx: Ctx, entry: LogEntry) -> bool:
-    """Log one exercise of a day's session; False if the button is not valid."""
+    """Log one exercise of a day's session; False if the button is not valid. Logged from
+    the card (or its detail view) the card is shown again in place, with its tick."""
     if entry.exercise_id not in ctx.content.exercises:
         return False
     if ctx.profile.plan_paused or not ctx.profile.onboarded or ctx.profile.plan_held:
@@ -56,32 +72,94 @@ def log_exercise(ctx: Ctx, entry: LogEntry) -> bool:
     ):
         return False
     if entry.day != ctx.today:
-        ctx.say(ctx.t("log_other_day"))
-        send_today(ctx)
+        # Another day's card stays as it was (it is that day's record); today's comes new.
+        send_today(ctx, preface=ctx.t("log_other_day"))
         return True
     outcome = entry.outcome
     ctx.effect(LogExercise(local_date=ctx.today, exercise_id=entry.exercise_id, outcome=outcome))
-    done = {
-        log.exercise_id
-        for log in ctx.history.exercise_logs
-        if log.local_date == ctx.today
-        and log.outcome == "done"
-        and log.exercise_id != entry.exercise_id
-    }
-    if outcome == "done":
-        done.add(entry.exercise_id)
+    logged = logged_on(ctx, ctx.today, (entry.exercise_id, outcome))
+    done = {ex_id for ex_id, result in logged.items() if result == "done"}
     exercise = ctx.content.exercises[entry.exercise_id]
-    line = ctx.t("log_saved", name=exercise.name, outcome=outcome_label(ctx, entry.code))
-    count = ctx.t("log_count", done=len(done & set(ids)), total=len(ids))
+    lines = [ctx.t("log_saved", name=exercise.name, outcome=outcome_label(ctx, entry.code))]
     if outcome == "painful" and exercise.kind == "isometric":
         # P11: holds that raise the pain stop for the day and are lighter next time.
         ctx.profile.isometric_stopped_on = ctx.today
         ctx.profile.isometric_eased = True
-        line += "\n" + ctx.t("today_holds_stopped")
+        lines.append(ctx.t("today_holds_stopped"))
     elif outcome == "painful":
-        line += "\n" + ctx.t("log_painful_advice")
-    ctx.say(f"{line}\n{count}")
+        lines.append(ctx.t("log_painful_advice"))
+    if ctx.turn.inbound.message_ref is None:
+        # Logged from somewhere that is not the card (a home screen): a short note.
+        lines.append(ctx.t("log_count", done=len(done & set(ids)), total=len(ids)))
+        ctx.say("\n".join(lines))
+        return True
+    _show_card(ctx, preface="\n".join(lines), logged=logged)
     return True
+
+
+def _show_card(
+    ctx: Ctx, *, preface: str | None = None, logged: dict[str, str] | None = None
+) -> None:
+    """Today's card in place of the pressed message (rebuilt: a P11 stop changes it)."""
+    session = current_session(ctx)
+    text, buttons = render_card(
+        ctx, session, ctx.today, logged if logged is not None else logged_on(ctx, ctx.today)
+    )
+    if preface:
+        text = f"{preface}\n\n{text}"
+    ctx.edit(text, buttons=buttons, topic=Topic.SESSION)
+
+
+def show_exercise(ctx: Ctx, pressed: ShowExercise) -> bool:
+    """A number on the card: that exercise's details, in place; False if not valid."""
+    if not _plan_open(ctx):
+        return _plan_closed(ctx)
+    if pressed.day != ctx.today:
+        send_today(ctx, preface=ctx.t("log_other_day"))
+        return True
+    session = current_session(ctx)
+    ids = [item.exercise.id for item in session.items]
+    if pressed.exercise_id not in ids:
+        _show_card(ctx)  # e.g. the holds stopped for today since the card was sent
+        return True
+    text, buttons = render_detail(
+        ctx, session, ctx.today, ids.index(pressed.exercise_id) + 1, logged_on(ctx, ctx.today)
+    )
+    ctx.edit(text, buttons=buttons, topic=Topic.SESSION)
+    return True
+
+
+def show_card(ctx: Ctx, pressed: ShowToday) -> bool:
+    """Back from an exercise's details to the card."""
+    if not _plan_open(ctx):
+        return _plan_closed(ctx)
+    if pressed.day != ctx.today:
+        send_today(ctx, preface=ctx.t("log_other_day"))
+        return True
+    _show_card(ctx)
+    return True
+
+
+def send_card(ctx: Ctx) -> None:
+    """Today's card as a new message (the button under a check-in's decision)."""
+    if not _plan_open(ctx):
+        today(ctx)
+        return
+    send_today(ctx)
+
+
+def _plan_closed(ctx: Ctx) -> bool:
+    """An old card's button while there is no plan to show (paused for a clinician, not
+    set up): say why, as `today` does; mid-setup it is an expired button."""
+    if ctx.conv.waiting:
+        return False
+    today(ctx)
+    return True
+
+
+def _plan_open(ctx: Ctx) -> bool:
+    p = ctx.profile
+    return p.onboarded and not p.plan_paused and not p.plan_held
 
 
 def progress(ctx: Ctx, args: str = "") -> None:
