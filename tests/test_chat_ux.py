@@ -219,4 +219,5 @@ async def test_we_drop_one_step_only_when_a_step_was_dropped(chat: Chat, clock: 
 async def test_the_pain_limits_say_which_is_which(chat: Chat) -> None:
     await onboard(chat)
     await chat.send("today")
+    await chat.press("1")  # the first exercise of the card, with how to do it
     assert "3/10 is your comfort limit" in chat.text and "5/10 is the stop limit" in chat.text
