@@ -53,6 +53,7 @@ from bot.engine.turn import (
     History,
     LogExercise,
     RecordEscalation,
+    RecordOutcome,
     RecordPlanChange,
     RecordScreening,
     RemoveWarmup,
@@ -60,6 +61,7 @@ from bot.engine.turn import (
     SaveCheckin,
     SendChart,
     SendExport,
+    SendPhysioSummary,
     SetTeamTimezone,
     SkipToday,
     Snooze,
@@ -67,6 +69,7 @@ from bot.engine.turn import (
     WarmupRecord,
 )
 from bot.payload import encode
+from bot.report import summaries
 from bot.sanitize import sanitize_inbound
 from bot.storage import outbox
 from bot.storage.db import Database
@@ -522,6 +525,13 @@ class Coach:
                             private=True,
                         )
                     )
+                case RecordOutcome() as answer:
+                    await summaries.record_outcome(repo, user.id, answer)
+                case SendPhysioSummary(caption=caption):
+                    self._store_state(user, result, now)  # the summary shows this turn too
+                    replies.append(
+                        await summaries.physio_summary_reply(repo, self.content, user, caption, now)
+                    )
                 case Snooze(minutes=minutes):
                     # The scheduler re-asks at this time (a nudge would be redundant).
                     user.next_checkin_at = now + timedelta(minutes=minutes)
@@ -538,8 +548,11 @@ class Coach:
             await repo.delete_user(user.id)
             log.info("user deleted user=%s", user.id)
             return replies, True
+        weekly_before = summaries.weekly_key(user.profile or {})
         self._store_state(user, result, now)
         await repo.save_user(user)
+        if summaries.weekly_key(user.profile) != weekly_before:
+            await summaries.sync_weekly(repo, user, result.profile, now)
         return replies, False
 
     def _store_state(self, user: User, result: Result, now: datetime) -> None:
@@ -629,6 +642,11 @@ class Coach:
                     )
                 case RemoveWarmup(schedule_id=schedule_id):
                     await repo.remove_warmup(chat.id, schedule_id)
+                case SendPhysioSummary(caption=caption):
+                    # Health data: to the person's private chat only; the group is told.
+                    result.replies.extend(
+                        await summaries.from_group(repo, self.content, inbound, caption, now)
+                    )
                 case _:
                     raise TypeError(f"unexpected effect in a group: {effect!r}")
         chat.conversation = result.conversation.model_dump(mode="json")

@@ -21,6 +21,7 @@ from content.schema import (
     FlowSpec,
     FlowState,
     LadderLevel,
+    Outcomes,
     Phase,
     Region,
     Regions,
@@ -67,6 +68,8 @@ class Content:
     regions: Regions
     messages: dict[str, str]
     flows: dict[str, FlowSpec] = field(default_factory=dict)
+    # Section 6 outcome measures and the summaries' wording (outcomes.yaml), if present.
+    outcomes: Outcomes | None = None
     # Values the engine derives from the content once (dose tables, plan shapes), by key.
     memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
     _items: dict[str, ScreenItem] = field(init=False, repr=False, compare=False)
@@ -194,6 +197,7 @@ def load_content(directory: Path | None = None) -> Content:
     tips: list[Tip] = _load(d, "tips.yaml", list[Tip])
     regions: Regions = _load(d, "regions.yaml", Regions)
     messages = _load_messages(d)
+    outcomes = _load_outcomes(d, messages)
     flows = _load_flows(d, messages, screen)
 
     _check_exercises(d / "exercises.yaml", exercises)
@@ -215,7 +219,21 @@ def load_content(directory: Path | None = None) -> Content:
         regions=regions,
         messages=messages,
         flows=flows,
+        outcomes=outcomes,
     )
+
+
+def _load_outcomes(directory: Path, messages: dict[str, str]) -> Outcomes | None:
+    """outcomes.yaml, whose wording joins the messages (a key may not be in both)."""
+    path = directory / "outcomes.yaml"
+    if not path.exists():
+        return None
+    outcomes: Outcomes = _validate(path, _read_yaml(path), Outcomes)
+    clash = sorted(set(outcomes.messages) & set(messages))
+    if clash:
+        raise _fail(path, "messages", f"keys already in messages.yaml: {clash}")
+    messages.update(outcomes.messages)
+    return outcomes
 
 
 @functools.cache

@@ -11,6 +11,8 @@ stays short and readable:
     x:c                                 "I've been checked" (after an escalation)
     x:r                                 "I've been seen" (after a referral)
     x:s                                 set up my plan
+    x:w / x:wn                          start / skip this week's outcome check
+    x:p                                 a one-page summary for my physio
 
 `encode` refuses a payload over Telegram's 64-byte `callback_data` limit when it is built,
 so a long value fails in tests rather than on a runner's phone. `decode` never raises: it
@@ -74,13 +76,36 @@ class SetUp:
     pass
 
 
-Payload = Answer | LogEntry | SnoozeFor | SkipToday | BeenChecked | BeenSeen | SetUp
+@dataclass(frozen=True)
+class WeeklyCheck:
+    start: bool  # False: not this week
+
+
+@dataclass(frozen=True)
+class PhysioSummary:
+    pass
+
+
+Payload = (
+    Answer
+    | LogEntry
+    | SnoozeFor
+    | SkipToday
+    | BeenChecked
+    | BeenSeen
+    | SetUp
+    | WeeklyCheck
+    | PhysioSummary
+)
 
 _FIXED: dict[str, Payload] = {
     "x:k": SkipToday(),
     "x:c": BeenChecked(),
     "x:r": BeenSeen(),
     "x:s": SetUp(),
+    "x:w": WeeklyCheck(True),
+    "x:wn": WeeklyCheck(False),
+    "x:p": PhysioSummary(),
 }
 
 

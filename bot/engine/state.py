@@ -66,6 +66,16 @@ class Profile(BaseModel):
     gate_passed_on: date | None = None
     # RP7: the day the cadence cue was introduced.
     cadence_from: date | None = None
+    # Section 6 outcome measures (bot/engine/outcomes.py): the day the weekly check was
+    # last offered and answered or skipped; the activities the runner scores (up to 3, in
+    # their words or a button's) and each one's first score.
+    outcomes_on: date | None = None
+    psfs_activities: list[str] = Field(default_factory=list)
+    psfs_first: dict[str, int] = Field(default_factory=dict)
+    # The Sunday summary (opt-out in settings).
+    weekly_summary: bool = True
+    # What setup asked about how it started and what provokes it: {question id: answer}.
+    setup_answers: dict[str, str] = Field(default_factory=dict)
 
     @property
     def plan_paused(self) -> bool:

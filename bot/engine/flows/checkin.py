@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.engine.context import Ctx
 from bot.engine.events import Button, Topic
-from bot.engine.flows import checkin_facts, interpreter
+from bot.engine.flows import checkin_facts, interpreter, outcomes
 from bot.engine.flows.clearance import begin_clearance, begin_review, review_done
 from bot.engine.flows.common import send_today
 from bot.engine.flows.interpreter import checkin_day, outcome
@@ -147,6 +147,7 @@ def _decided(ctx: Ctx, facts: dict[str, Any]) -> None:
     referral = interpreter.referral_text(ctx, referrals)
     if referral:
         ctx.say(referral, topic=Topic.REFERRAL)
+    outcomes.offer_weekly(ctx, escalated_today=bool(referrals))  # section 6, weekly
     send_today(ctx)
 
 
