@@ -478,13 +478,21 @@ class Coach:
                 case LogExercise(local_date=day, exercise_id=exercise_id, outcome=outcome):
                     await repo.log_exercise(user.id, day, exercise_id, outcome)
                 case RecordEscalation(level=level, trigger=trigger, flow=flow, message=message):
+                    # Stamped with the turn's time, like everything else the turn records.
                     await repo.add_escalation(
-                        user.id, level=level, trigger=trigger, flow=flow, message=message
+                        user.id,
+                        level=level,
+                        trigger=trigger,
+                        flow=flow,
+                        message=message,
+                        created_at=now,
                     )
                     log.warning("escalation user=%s level=%s flow=%s", user.id, level, flow)
                     metrics.escalation(level)
                 case RecordScreening(kind=kind, answers=answers, level=level):
-                    await repo.add_screening(user.id, kind=kind, answers=answers, level=level)
+                    await repo.add_screening(
+                        user.id, kind=kind, answers=answers, level=level, created_at=now
+                    )
                 case RecordPlanChange() as change:
                     await repo.add_plan_change(
                         user.id,
@@ -494,6 +502,7 @@ class Coach:
                         to_level=change.to_level,
                         decision=change.decision,
                         reason=change.reason,
+                        created_at=now,
                     )
                 case ClearEscalations(levels=levels):
                     await repo.clear_escalations(user.id, now, levels)
