@@ -41,7 +41,9 @@ LETTER = (612.0, 792.0)
 
 
 def pdf_of(replies: list[Outbound]) -> bytes:
-    files = [r.attachment for r in replies if r.attachment and r.attachment.mime == "application/pdf"]
+    files = [
+        r.attachment for r in replies if r.attachment and r.attachment.mime == "application/pdf"
+    ]
     assert len(files) == 1, [r.text[:40] for r in replies]
     return files[0].data
 
@@ -123,7 +125,12 @@ async def test_O4_a_six_week_story_weekly_checks_sunday_summaries_and_the_physio
             week = len(story.offers)
             if week == 1:  # the first check: pick activities and score them
                 scores_said[week] = await weekly_check(
-                    chat, "About the same", "Climbing stairs", "4", "Carrying my toddler", "3",
+                    chat,
+                    "About the same",
+                    "Climbing stairs",
+                    "4",
+                    "Carrying my toddler",
+                    "3",
                     "That's all",
                 )
             elif week == 3:
@@ -155,7 +162,9 @@ async def test_O4_a_six_week_story_weekly_checks_sunday_summaries_and_the_physio
 
     # Sunday summaries: one a week, on Sunday evening local time, in the private chat.
     summaries = [s for s in sender.sent if s.message.text.startswith("Your week")]
-    sundays = [start + timedelta(days=d) for d in range(43) if (start + timedelta(days=d)).weekday() == 6]
+    sundays = [
+        start + timedelta(days=d) for d in range(43) if (start + timedelta(days=d)).weekday() == 6
+    ]
     assert [s.at.date() for s in summaries] == sundays
     for sent in summaries:
         message = sent.message
@@ -206,7 +215,6 @@ async def test_O4_a_six_week_story_weekly_checks_sunday_summaries_and_the_physio
     page = PdfReader(io.BytesIO(data)).pages[0].mediabox
     width, height = float(page.width), float(page.height)
     assert width <= min(A4[0], LETTER[0]) + 0.5 and height <= min(A4[1], LETTER[1]) + 0.5
-
 
 
 async def test_O4_the_weekly_check_waits_a_week_and_respects_the_limit(

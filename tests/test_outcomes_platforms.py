@@ -80,7 +80,7 @@ async def test_the_console_saves_the_summary_and_prints_its_path(
     assert f"[file saved: {saved}]" in out.getvalue()
 
 
-# --- Telegram ------------------------------------------------------------------------------------
+# --- Telegram ------------------------------------------------------------------------------
 
 
 async def test_telegram_offers_the_summary_and_sends_it_to_the_private_chat_even_from_a_group(
@@ -119,7 +119,7 @@ async def test_telegram_someone_without_a_plan_asking_in_a_group_gets_no_file(
     assert "private chat" in texts(calls)
 
 
-# --- Slack -----------------------------------------------------------------------------------------
+# --- Slack ---------------------------------------------------------------------------------
 
 
 async def test_slack_offers_the_summary_and_uploads_it_to_the_dm_even_from_a_channel(
