@@ -233,7 +233,8 @@ def _load_outcomes(directory: Path, messages: dict[str, str]) -> Outcomes | None
     clash = sorted(set(outcomes.messages) & set(messages))
     if clash:
         raise _fail(path, "messages", f"keys already in messages.yaml: {clash}")
-    messages.update(outcomes.messages)
+    if messages:  # no messages.yaml yet: no messages at all, as before
+        messages.update(outcomes.messages)
     return outcomes
 
 
