@@ -55,6 +55,7 @@ from bot.engine.turn import (
     History,
     LogExercise,
     RecordEscalation,
+    RecordOutcome,
     RecordPlanChange,
     RecordScreening,
     RemoveWarmup,
@@ -62,6 +63,7 @@ from bot.engine.turn import (
     SaveCheckin,
     SendChart,
     SendExport,
+    SendPhysioSummary,
     SetTeamTimezone,
     SkipToday,
     Snooze,
@@ -69,6 +71,7 @@ from bot.engine.turn import (
     WarmupRecord,
 )
 from bot.payload import encode
+from bot.report import summaries
 from bot.sanitize import sanitize_inbound
 from bot.storage import outbox
 from bot.storage.db import Database
@@ -558,13 +561,21 @@ class Coach:
                 case LogExercise(local_date=day, exercise_id=exercise_id, outcome=outcome):
                     await repo.write_exercise(user.id, day, exercise_id, outcome)
                 case RecordEscalation(level=level, trigger=trigger, flow=flow, message=message):
+                    # Stamped with the turn's time, like everything else the turn records.
                     await repo.add_escalation(
-                        user.id, level=level, trigger=trigger, flow=flow, message=message
+                        user.id,
+                        level=level,
+                        trigger=trigger,
+                        flow=flow,
+                        message=message,
+                        created_at=now,
                     )
                     log.warning("escalation user=%s level=%s flow=%s", user.id, level, flow)
                     metrics.escalation(level)
                 case RecordScreening(kind=kind, answers=answers, level=level):
-                    await repo.add_screening(user.id, kind=kind, answers=answers, level=level)
+                    await repo.add_screening(
+                        user.id, kind=kind, answers=answers, level=level, created_at=now
+                    )
                 case RecordPlanChange() as change:
                     await repo.add_plan_change(
                         user.id,
@@ -574,6 +585,7 @@ class Coach:
                         to_level=change.to_level,
                         decision=change.decision,
                         reason=change.reason,
+                        created_at=now,
                     )
                 case ClearEscalations(levels=levels):
                     await repo.clear_escalations(user.id, now, levels)
@@ -620,6 +632,13 @@ class Coach:
                             private=True,
                         )
                     )
+                case RecordOutcome() as answer:
+                    await summaries.record_outcome(repo, user.id, answer)
+                case SendPhysioSummary(caption=caption):
+                    self._store_state(user, result, now)  # the summary shows this turn too
+                    replies.append(
+                        await summaries.physio_summary_reply(repo, self.content, user, caption, now)
+                    )
                 case Snooze(minutes=minutes):
                     # The scheduler re-asks at this time (a nudge would be redundant).
                     user.next_checkin_at = now + timedelta(minutes=minutes)
@@ -636,8 +655,11 @@ class Coach:
             await repo.delete_user(user.id)
             log.info("user deleted user=%s", user.id)
             return replies, True
+        weekly_before = summaries.weekly_key(user.profile or {})
         self._store_state(user, result, now)
         await repo.save_user(user)
+        if summaries.weekly_key(user.profile) != weekly_before:
+            await summaries.sync_weekly(repo, user, result.profile, now)
         return replies, False
 
     def store_state(self, user: UserState, result: Result, now: datetime) -> None:
@@ -732,6 +754,11 @@ class Coach:
                     )
                 case RemoveWarmup(schedule_id=schedule_id):
                     await repo.remove_warmup(chat.id, schedule_id)
+                case SendPhysioSummary(caption=caption):
+                    # Health data: to the person's private chat only; the group is told.
+                    result.replies.extend(
+                        await summaries.from_group(repo, self.content, inbound, caption, now)
+                    )
                 case _:
                     raise TypeError(f"unexpected effect in a group: {effect!r}")
         chat.conversation = result.conversation.model_dump(mode="json")

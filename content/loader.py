@@ -22,6 +22,7 @@ from content.schema import (
     FlowSpec,
     FlowState,
     LadderLevel,
+    Outcomes,
     Phase,
     Region,
     Regions,
@@ -75,6 +76,8 @@ class Content:
     messages: dict[str, str]
     flows: dict[str, FlowSpec] = field(default_factory=dict)
     symptom_words: SymptomWords | None = None
+    # Section 6 outcome measures and the summaries' wording (outcomes.yaml), if present.
+    outcomes: Outcomes | None = None
     # Values the engine derives from the content once (dose tables, plan shapes), by key.
     memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
     _items: dict[str, ScreenItem] = field(init=False, repr=False, compare=False)
@@ -233,6 +236,8 @@ def load_content(directory: Path | None = None) -> Content:
     messages = _load_messages(d)
     flows = _load_flows(d, messages, screen)
     symptom_words: SymptomWords = _load(d, "symptom_words.yaml", SymptomWords)
+    # After the flows: their check is skipped while messages.yaml is still missing.
+    outcomes = _load_outcomes(d, messages)
 
     _check_exercises(d / "exercises.yaml", exercises)
     ex_by_id = {e.id: e for e in exercises}
@@ -260,7 +265,22 @@ def load_content(directory: Path | None = None) -> Content:
         messages=messages,
         flows=flows,
         symptom_words=symptom_words,
+        outcomes=outcomes,
     )
+
+
+def _load_outcomes(directory: Path, messages: dict[str, str]) -> Outcomes | None:
+    """outcomes.yaml, whose wording joins the messages (a key may not be in both)."""
+    path = directory / "outcomes.yaml"
+    if not path.exists():
+        return None
+    outcomes: Outcomes = _validate(path, _read_yaml(path), Outcomes)
+    clash = sorted(set(outcomes.messages) & set(messages))
+    if clash:
+        raise _fail(path, "messages", f"keys already in messages.yaml: {clash}")
+    if messages:  # no messages.yaml yet: no messages at all, as before
+        messages.update(outcomes.messages)
+    return outcomes
 
 
 @functools.cache

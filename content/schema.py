@@ -507,3 +507,38 @@ class FlowSpec(Strict):
     records_checkin: bool = False
     # Each question after the first offers Back: the one before is asked again.
     back: bool = False
+
+
+# --- outcome measures (clinical rules section 6) -------------------------------------------
+
+
+class GrocPoint(Strict):
+    value: int = Field(ge=-3, le=3)
+    label: str = Field(min_length=2, max_length=40)
+
+
+class Activity(Strict):
+    id: str = Field(pattern=r"^[a-z0-9_]{2,16}$")
+    label: str = Field(min_length=3, max_length=40)
+
+
+class Outcomes(Strict):
+    """content/data/outcomes.yaml: the GROC scale, the PSFS activity buttons and the
+    wording of the weekly check, the Sunday summary and the physio summary."""
+
+    groc: list[GrocPoint] = Field(min_length=7, max_length=7)
+    activities: list[Activity] = Field(min_length=1, max_length=8)
+    messages: dict[str, str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Outcomes:
+        # A 7-point scale from -3 to +3, each step once (O3).
+        if sorted(p.value for p in self.groc) != list(range(-3, 4)):
+            raise ValueError("groc must have each of -3..3 exactly once")
+        ids = [a.id for a in self.activities]
+        if len(set(ids)) != len(ids):
+            raise ValueError("activity ids must be unique")
+        for key, text in self.messages.items():
+            if not text.strip():
+                raise ValueError(f"message {key} is empty")
+        return self

@@ -59,6 +59,7 @@ from bot.engine.localtime import local_date, to_local
 from bot.engine.state import Profile
 from bot.engine.turn import History
 from bot.payload import decode, encode
+from bot.report.summaries import ensure_weekly
 from bot.sending import (
     BACKOFF_BASE,
     BACKOFF_MAX,
@@ -78,6 +79,7 @@ from bot.storage.errors import is_outage
 from bot.storage.models import TeamChat, User, WarmupSchedule
 from bot.storage.repository import Repository
 from scheduler.ratelimit import RateLimiter
+from scheduler.weekly import drain_summaries
 
 if TYPE_CHECKING:
     from bot.service import Coach
@@ -335,6 +337,7 @@ class Scheduler:
         )
         queued += await self._drain(now, "next_nudge_at", outbox.claim_due_nudges, self._nudge)
         queued += await self._drain_warmups(now)
+        queued += await drain_summaries(self.db, self.coach, now, self.config.batch)
         if queued:
             log.info("tick queued=%d", queued)
             self.wake()
@@ -547,6 +550,7 @@ class Scheduler:
                 user.next_nudge_at = self._nudge_time(user, now, day)
         user.next_checkin_at = _first_after_day(rt, tz, now, day)
         await repo.save_user(user)
+        await ensure_weekly(repo, user, now)  # runners from before Sunday summaries
         return queued
 
     @staticmethod

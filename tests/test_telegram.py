@@ -240,7 +240,7 @@ async def test_commands_are_registered_for_private_chats_and_groups(
     private = [c["command"] for c in scopes["all_private_chats"]]
     group = [c["command"] for c in scopes["all_group_chats"]]
     assert {"start", "checkin", "today", "progress", "export", "delete", "help"} <= set(private)
-    assert set(group) == {"warmup", "help", "start"}
+    assert set(group) == {"warmup", "help", "start", "summary"}
     assert fake.calls_to("deleteWebhook")
 
 

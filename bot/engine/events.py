@@ -34,11 +34,13 @@ COMMANDS: tuple[str, ...] = (
     "pause",
     "resume",
     "warmup",
+    "summary",
     "export",
     "delete",
     "help",
 )
-GROUP_COMMANDS: tuple[str, ...] = ("warmup", "help", "start")
+# `summary` in a group sends the PDF to the person's private chat, never to the group.
+GROUP_COMMANDS: tuple[str, ...] = ("warmup", "help", "start", "summary")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from bot.engine.flows import (
     clearance,
     interpreter,
     onboarding,
+    outcomes,
     plan,
     preferences,
     symptoms,
@@ -51,6 +52,7 @@ QUICK_COMMANDS: dict[str, Begin] = {
     "export": account.export,
     "help": account.help_text,
     "warmup": team.warmup,
+    "summary": outcomes.summary,
 }
 # Conversations written in code; the coaching flows are specs run by `interpreter`.
 ANSWERS: dict[str, Answer] = {
@@ -58,11 +60,14 @@ ANSWERS: dict[str, Answer] = {
     account.DELETE: account.answer_delete,
     account.PAUSE: account.answer_pause,
     team.WARMUP: team.answer_warmup,
+    outcomes.OUTCOMES: outcomes.answer,
 }
 FREE_TEXT: dict[str, Callable[[str], str | None]] = {
     "clock": preferences.parse_clock_value,
     "timezone": preferences.find_timezone,
     "country": preferences.parse_country,
+    "activity": outcomes.parse_activity,
+    "score": outcomes.parse_score,
 }
 MAX_TEXT = 2000  # longer messages are never a valid answer; don't spend time parsing them
 BACK_WORDS = ("back", "go back", "undo")  # typed where a Back button is shown
@@ -104,6 +109,7 @@ def step(turn: Turn, content: Content) -> Result:
         _button(ctx, inbound.payload or "")
     elif inbound.kind == InboundKind.REMINDER:
         checkin.reminder(ctx, inbound.text)
+        outcomes.offer_summary_with_escalations(ctx)
         return Result(
             profile=ctx.profile, conversation=ctx.conv, replies=ctx.replies, effects=ctx.effects
         )
@@ -111,6 +117,7 @@ def step(turn: Turn, content: Content) -> Result:
         _text(ctx, inbound.text)
     if not ctx.replies and not ctx.in_group:
         ctx.say(ctx.t("fallback"))
+    outcomes.offer_summary_with_escalations(ctx)
     return Result(
         profile=ctx.profile, conversation=ctx.conv, replies=ctx.replies, effects=ctx.effects
     )
@@ -151,6 +158,8 @@ def _group(ctx: Ctx) -> None:
         elif inbound.command in GROUP_COMMANDS:
             if inbound.command == "warmup":
                 team.warmup(ctx, inbound.text)
+            elif inbound.command == "summary":
+                outcomes.summary(ctx, inbound.text)
             else:
                 account.help_text(ctx)
         else:
@@ -255,6 +264,13 @@ def _action(ctx: Ctx, pressed: payloads.Payload) -> None:
                 return
         case payloads.SkipToday() if private and ctx.profile.onboarded:
             checkin.skip_today(ctx)
+            return
+        case payloads.WeeklyCheck(start=start) if private:
+            outcomes.pressed(ctx, start)
+            return
+        case payloads.PhysioSummary() if private:
+            outcomes.summary(ctx)
+            _still_waiting(ctx, waiting_turn)
             return
     _expired(ctx)
 

@@ -16,6 +16,8 @@ stays short and readable:
     x:d                                 send today's card (as a new message)
     x:e                                 change today's check-in (run it again, answers replaced)
     x:b:<turn>                          back to the question before the waiting one
+    x:w / x:wn                          start / skip this week's outcome check
+    x:p                                 a one-page summary for my physio
 
 `encode` refuses a payload over Telegram's 64-byte `callback_data` limit when it is built,
 so a long value fails in tests rather than on a runner's phone. `decode` never raises: it
@@ -105,6 +107,16 @@ class GoBack:
     turn: int
 
 
+@dataclass(frozen=True)
+class WeeklyCheck:
+    start: bool  # False: not this week
+
+
+@dataclass(frozen=True)
+class PhysioSummary:
+    pass
+
+
 Payload = (
     Answer
     | LogEntry
@@ -118,6 +130,8 @@ Payload = (
     | RedoCheckin
     | SendToday
     | GoBack
+    | WeeklyCheck
+    | PhysioSummary
 )
 
 _FIXED: dict[str, Payload] = {
@@ -127,6 +141,9 @@ _FIXED: dict[str, Payload] = {
     "x:s": SetUp(),
     "x:e": RedoCheckin(),
     "x:d": SendToday(),
+    "x:w": WeeklyCheck(True),
+    "x:wn": WeeklyCheck(False),
+    "x:p": PhysioSummary(),
 }
 
 

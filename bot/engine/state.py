@@ -73,6 +73,16 @@ class Profile(BaseModel):
     # The plan position and dates as they were before today's check-in decided, so a
     # changed check-in is decided again from the same start ({"date": ..., field: value}).
     before_checkin: dict[str, Any] | None = None
+    # Section 6 outcome measures (bot/engine/outcomes.py): the day the weekly check was
+    # last offered and answered or skipped; the activities the runner scores (up to 3, in
+    # their words or a button's) and each one's first score.
+    outcomes_on: date | None = None
+    psfs_activities: list[str] = Field(default_factory=list)
+    psfs_first: dict[str, int] = Field(default_factory=dict)
+    # The Sunday summary (opt-out in settings).
+    weekly_summary: bool = True
+    # What setup asked about how it started and what provokes it: {question id: answer}.
+    setup_answers: dict[str, str] = Field(default_factory=dict)
 
     def reminders_paused(self, today: date) -> bool:
         """Paused by the runner, and (for a dated pause) not yet at the day it ends."""

@@ -148,6 +148,25 @@ class SendExport:
 
 
 @dataclass(frozen=True)
+class RecordOutcome:
+    """One answer of the weekly check (section 6): measure "groc" (item None) or "psfs"
+    (item: the activity), scored on its scale."""
+
+    local_date: date
+    measure: str
+    item: str | None
+    score: int
+
+
+@dataclass(frozen=True)
+class SendPhysioSummary:
+    """Make the one-page summary for a clinician and send it to the runner's private
+    chat (from a group: the note in the group says where it went)."""
+
+    caption: str
+
+
+@dataclass(frozen=True)
 class Snooze:
     """Ask again in `minutes` (from the reminder's snooze buttons)."""
 
@@ -192,6 +211,8 @@ Effect = (
     | AcknowledgeEscalations
     | SendChart
     | SendExport
+    | RecordOutcome
+    | SendPhysioSummary
     | Snooze
     | SkipToday
     | DeleteUser

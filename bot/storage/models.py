@@ -35,12 +35,14 @@ __all__ = [
     "Escalation",
     "ExerciseLog",
     "OutboxMessage",
+    "OutcomeAnswer",
     "PlanChange",
     "ProcessedEvent",
     "Screening",
     "TeamChat",
     "User",
     "WarmupSchedule",
+    "WeeklySummary",
 ]
 
 # Tables the migrations create for a library's own store, which reads and writes them
@@ -325,3 +327,31 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OutcomeAnswer(Base):
+    """One answer of the weekly outcome check (clinical rules section 6): the global rating
+    of change ("groc", -3..3, no item) or one activity's score ("psfs", 0-10, `item`)."""
+
+    __tablename__ = "outcome_answers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    local_date: Mapped[date] = mapped_column(Date, nullable=False)
+    measure: Mapped[str] = mapped_column(String(8), nullable=False)
+    item: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    score: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class WeeklySummary(Base):
+    """When a runner's next Sunday summary is due (None: not wanted, or not set up)."""
+
+    __tablename__ = "weekly_summaries"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    next_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)

@@ -43,12 +43,14 @@ from bot.storage.models import (
     Escalation,
     ExerciseLog,
     OutboxMessage,
+    OutcomeAnswer,
     PlanChange,
     ProcessedEvent,
     Screening,
     TeamChat,
     User,
     WarmupSchedule,
+    WeeklySummary,
 )
 from bot.storage.types import utcnow
 
@@ -575,7 +577,8 @@ class Repository:
 
         Keys: user, checkins, exercise_logs, escalations, screenings, plan_changes,
         warmup_schedules (the team warm-ups this person set up), outbox (reminders the
-        bot queued or sent to them).
+        bot queued or sent to them), outcome_answers (the weekly outcome check),
+        weekly_summaries (when the next Sunday summary is due).
         Raises LookupError if there is no such user.
         """
         user = await self.session.get(User, user_id)
@@ -601,6 +604,8 @@ class Repository:
             "plan_changes": await rows(PlanChange, PlanChange.id),
             "warmup_schedules": [_row_dict(w) for w in warmups],
             "outbox": await rows(OutboxMessage, OutboxMessage.id),
+            "outcome_answers": await rows(OutcomeAnswer, OutcomeAnswer.id),
+            "weekly_summaries": await rows(WeeklySummary, WeeklySummary.user_id),
         }
 
     async def delete_user(self, user_id: int) -> bool:

@@ -282,6 +282,8 @@ def render_home(summary: HomeSummary, content: Content) -> dict[str, Any]:
                 action(t("slack_home_checkin"), COMMAND_VALUE_PREFIX + "checkin", "primary"),
                 toggle,
                 action(t("slack_home_settings"), COMMAND_VALUE_PREFIX + "settings"),
+                # Issue 13: the one-page summary for a physio, as a file in the DM.
+                action(t("opt_physio_summary"), COMMAND_VALUE_PREFIX + "summary"),
             ]
         )
     )

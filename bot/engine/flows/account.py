@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from bot.engine.context import Ctx
 from bot.engine.dates import format_day, parse_until
+from bot.engine.flows import outcomes
 from bot.engine.flows.interpreter import region_words
 from bot.engine.flows.preferences import ask_reminder, ask_timezone, set_reminder, set_timezone
 from bot.engine.localtime import format_local, next_occurrence, parse_clock, to_local
@@ -92,10 +93,18 @@ def _show_settings(ctx: Ctx, preface: str | None = None) -> None:
         ("tz", ctx.t("opt_set_zone")),
         ("country", ctx.t("opt_set_country")),
         ("nudges", ctx.t("opt_toggle_nudges")),
+        *_outcome_options(ctx),
         ("done", ctx.t("opt_done")),
     ]
     text = f"{preface}\n\n{summary}" if preface else summary
     ctx.ask(SETTINGS, "menu", text, options, columns=2)
+
+
+def _outcome_options(ctx: Ctx) -> list[tuple[str, str]]:
+    """The Sunday summary switch and the summary for a physio (issue 13)."""
+    if ctx.content.outcomes is None:
+        return []
+    return [("weekly", ctx.t("opt_toggle_weekly")), ("summary", ctx.t("opt_physio_summary"))]
 
 
 def answer_settings(ctx: Ctx, qid: str, value: str) -> None:
@@ -119,6 +128,13 @@ def answer_settings(ctx: Ctx, qid: str, value: str) -> None:
         elif value == "nudges":
             ctx.profile.nudges = not ctx.profile.nudges
             _show_settings(ctx, ctx.t("nudges_on") if ctx.profile.nudges else ctx.t("nudges_off"))
+        elif value == "weekly":
+            ctx.profile.weekly_summary = not ctx.profile.weekly_summary
+            on = ctx.profile.weekly_summary
+            _show_settings(ctx, ctx.t("weekly_on") if on else ctx.t("weekly_off"))
+        elif value == "summary":
+            ctx.finish()
+            outcomes.summary(ctx)
         return
     if qid == "time":
         _show_settings(ctx, set_reminder(ctx, value))

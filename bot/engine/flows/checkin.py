@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.engine.context import Ctx
 from bot.engine.events import Button, Topic
-from bot.engine.flows import checkin_facts, interpreter
+from bot.engine.flows import checkin_facts, interpreter, outcomes
 from bot.engine.flows.clearance import begin_clearance, begin_review, review_done
 from bot.engine.flows.interpreter import checkin_day, outcome
 from bot.engine.flows.onboarding import begin_start
@@ -235,6 +235,7 @@ def _decided(ctx: Ctx, facts: dict[str, Any]) -> None:
     ctx.say("\n\n".join(lines), topic=Topic.DECISION, buttons=[] if referral else buttons)
     if referral:
         ctx.say(referral, topic=Topic.REFERRAL, buttons=buttons)
+    outcomes.offer_weekly(ctx, escalated_today=bool(referrals))  # section 6, weekly
 
 
 def _aggravating(record: CheckinRecord) -> str:

@@ -14,6 +14,7 @@ from bot.engine.flows import interpreter
 from bot.engine.flows.common import send_today
 from bot.engine.flows.conditions import has_history
 from bot.engine.flows.interpreter import on_fact, outcome
+from bot.engine.flows.outcomes import setup_answers
 from bot.engine.payload import BeenSeen, encode
 from bot.engine.rules.triage import label_key
 from bot.engine.turn import DeleteUser, RecordPlanChange
@@ -97,6 +98,7 @@ def _onboarded(ctx: Ctx, facts: dict[str, Any]) -> None:
     if not profile.plan_held:
         profile.plan_started_on = ctx.today
         ctx.effect(RecordPlanChange(was[0], was[1], 1, 1, "start", "triage"))
+    profile.setup_answers = setup_answers(ctx)  # for the summary for a physio
     ctx.finish()
     label = where_it_hurts(ctx)
     flags = ctx.t("top_red_flags")
