@@ -1,7 +1,7 @@
 """Outcome answers (clinical rules section 6) and the Sunday summary's schedule.
 
 Revision ID: 0007_outcomes_tables
-Revises: 0005_reliability_outbox_claims
+Revises: 0006_dispatch_outbox_reply_index
 Create Date: 2026-12-02
 
 - `outcome_answers`: one row per answer of the weekly check: the global rating of change
