@@ -211,6 +211,11 @@ def _load_messages(directory: Path) -> dict[str, str]:
     if data is None:
         return {}
     messages: dict[str, str] = _validate(path, data, dict[str, str])
+    return _marked(path, messages)
+
+
+def _marked(path: Path, messages: dict[str, str]) -> dict[str, str]:
+    """The messages with each {cmd:...} hint stored as a neutral token."""
     for key, text in messages.items():
         if not text.strip():
             raise ContentError(f"{_display(path)}: {key}: a message cannot be empty")
@@ -279,7 +284,7 @@ def _load_outcomes(directory: Path, messages: dict[str, str]) -> Outcomes | None
     if clash:
         raise _fail(path, "messages", f"keys already in messages.yaml: {clash}")
     if messages:  # no messages.yaml yet: no messages at all, as before
-        messages.update(outcomes.messages)
+        messages.update(_marked(path, dict(outcomes.messages)))
     return outcomes
 
 

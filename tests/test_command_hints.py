@@ -90,8 +90,10 @@ RENDERERS: dict[str, tuple[Callable[[str], str], str]] = {
 
 
 def _filled(template: str) -> str:
-    fields = {name for _, name, _, _ in string.Formatter().parse(template) if name}
-    return template.format(**{name: "7" for name in fields})
+    parsed = list(string.Formatter().parse(template))
+    # A number where the template formats one ({change:+d}), a word elsewhere.
+    fields = {name: 7 if spec and spec[-1] in "dfg" else "7" for _, name, spec, _ in parsed if name}
+    return template.format(**fields)
 
 
 def _strings(value: Any) -> Iterator[str]:

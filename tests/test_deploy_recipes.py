@@ -346,7 +346,9 @@ async def test_web_and_clock_run_side_by_side_as_the_compose_recipe_runs_them(
                 json=update,
                 headers={"X-Telegram-Bot-Api-Secret-Token": secret},
             )
-            assert answered.status_code == 200 and fake.calls_to("sendMessage", 880002)
+            # 200 once the turn is stored; the reply follows while Telegram has its answer.
+            assert answered.status_code == 200
+            await wait_until(lambda: fake.calls_to("sendMessage", 880002), "the reply to /start")
             clock_metrics = samples((await http.get(f"http://127.0.0.1:{clock_port}/metrics")).text)
             web_metrics = samples((await http.get(f"http://127.0.0.1:{web_port}/metrics")).text)
     finally:

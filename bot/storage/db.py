@@ -176,10 +176,13 @@ def create_engine(url: str, *, foreign_keys: bool = True, echo: bool = False) ->
             parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args
         )
 
-    # Same database, driven by plain sqlite3 on the loop's thread (bot/storage/sqlite_inline).
-    if os.environ.get("HIPCOACH_SQLITE_DRIVER", "inline").strip().lower() != "aiosqlite":
+    # HIPCOACH_SQLITE_DRIVER=inline: the same database driven by plain sqlite3 on the loop's
+    # thread (bot/storage/sqlite_inline). Opt-in for now: libraries that use
+    # AsyncConnection.execute themselves (slack_sdk's OAuth stores) refuse a driver that
+    # never awaits, so aiosqlite stays the default.
+    if os.environ.get("HIPCOACH_SQLITE_DRIVER", "aiosqlite").strip().lower() == "inline":
         parsed_for_engine = parsed.set(drivername=f"sqlite+{sqlite_inline.DRIVER}")
-    else:  # the thread-per-statement driver, kept as a switch while inline proves itself
+    else:
         parsed_for_engine = parsed
     engine = _create_async_engine(parsed_for_engine, echo=echo)
     wal = _is_sqlite_file(parsed)

@@ -16,6 +16,9 @@ a transaction holds the write lock, nothing else in it waits on other connection
 mode (readers never block the writer).
 
 URLs stay `sqlite+aiosqlite://`; `bot.storage.db.create_engine` picks this dialect.
+
+One sharp edge: `AsyncConnection.execute` refuses a call that never awaited (AwaitRequired),
+so statements go through an `AsyncSession` or `AsyncConnection.run_sync`, as the app's do.
 """
 
 from __future__ import annotations
