@@ -53,6 +53,10 @@ def readable(data: dict[str, Any], content: Content) -> dict[str, Any]:
         "plan_changes": [_plan_change(row, content) for row in data["plan_changes"]],
         "warmup_schedules": data["warmup_schedules"],
         "messages": [_message(row) for row in data["outbox"]],
+        # Section 6 outcome answers (weekly global rating and activity scores), and when
+        # the next Sunday summary is due.
+        "outcome_answers": data.get("outcome_answers", []),
+        "weekly_summaries": data.get("weekly_summaries", []),
     }
 
 

@@ -109,6 +109,22 @@ class Chat:
             self.inbound(InboundKind.BUTTON, payload=payload, message_ref=self.buttons_ref)
         )
 
+    async def open_exercise(self, exercise_id: str) -> list[Outbound]:
+        """Tap an exercise's number on today's card: its steps, cue, limits and log buttons."""
+        for button in self.buttons:
+            if button.payload.startswith("x:v:") and button.payload.endswith(f":{exercise_id}"):
+                return await self.tap(button.payload)
+        raise AssertionError(f"no card button for {exercise_id!r}; buttons are {self.labels}")
+
+    async def log_exercise(self, exercise_id: str, code: str) -> list[Outbound]:
+        """Log one exercise of today's card: open it, then Done (d), Too painful (p) or
+        Skip (s)."""
+        await self.open_exercise(exercise_id)
+        for button in self.buttons:
+            if button.payload.endswith(f":{exercise_id}:{code}"):
+                return await self.tap(button.payload)
+        raise AssertionError(f"no log button {code!r} for {exercise_id!r}")
+
     async def answer_all(self, *labels: str) -> None:
         for label in labels:
             await self.press(label)

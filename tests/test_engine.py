@@ -10,6 +10,7 @@ import pytest
 
 from bot.engine import machine
 from bot.engine.events import Inbound, InboundKind
+from bot.engine.payload import ShowExercise, encode
 from bot.engine.rules.daily import Decision, PhaseMinimums, PlanDecision
 from bot.engine.rules.daily import decide as decide_day
 from bot.engine.rules.progression import plan_shape
@@ -92,10 +93,18 @@ def test_a_runner_with_front_of_hip_pain_may_get_that_stretch_in_a_later_phase()
     assert any(item.exercise.id == "tfl_itb_stretch" for s in sessions for item in s.items)
 
 
+def exercise_text(p: Profile, exercise_id: str) -> str:
+    """What a runner sees on tapping that exercise's number on today's card."""
+    payload = encode(ShowExercise(NOW.date(), exercise_id))
+    inbound = Inbound("console", "e2", "u", "u", InboundKind.BUTTON, payload=payload)
+    result = machine.step(Turn(inbound, NOW, p, Conversation()), CONTENT)
+    return "\n".join(r.text for r in result.replies)
+
+
 def test_outside_of_hip_clamshells_say_to_lie_on_the_pain_free_side() -> None:
-    text = today_text(profile(presentation="outside"))
-    assert "Clamshell" in text
-    assert "pain-free side" in text
+    runner = profile(presentation="outside")
+    assert "Clamshell" in today_text(runner)
+    assert "pain-free side" in exercise_text(runner, "clamshell")
 
 
 def test_a_runner_whose_plan_is_paused_gets_no_exercises() -> None:

@@ -372,6 +372,7 @@ async def test_settings_show_the_next_checkin_in_the_runners_timezone(
 async def test_pause_and_resume_reminders(chat: Chat, db: Database) -> None:
     await onboard(chat)
     await chat.send("pause")
+    await chat.press("Until I resume")  # `pause` asks how long
     user = await stored_user(db)
     assert user.paused and user.next_checkin_at is None
     await chat.send("resume")

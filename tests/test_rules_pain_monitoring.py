@@ -61,6 +61,8 @@ async def test_P11_holds_that_raised_the_pain_are_eased_next_time(chat: Chat, cl
     clock.advance(days=1)
     await checkin(chat, exercise_pain="3", holds="Yes, it rose")
     await chat.send("today")
+    assert "(easier)" in chat.text  # on the card, and in the hold's own view:
+    await chat.open_exercise("iso_abduction_lying")
     assert "lighter" in chat.text.lower()
 
 
@@ -159,12 +161,11 @@ async def test_P1_an_exercise_logged_too_painful_comes_back_easier(
     await onboard(chat)
     await chat.update_profile(phase=2, level=1)
     await chat.send("today")
-    squat = next(b for b in chat.buttons if b.payload.endswith(":split_squat:p"))
-    await chat.tap(squat.payload)
+    await chat.log_exercise("split_squat", "p")
     assert "easier version" in chat.text
     clock.advance(days=1)
     await chat.send("today")
-    assert "An easier version" in chat.text and "Split squat" not in chat.text
+    assert "(easier)" in chat.text and "Split squat" not in chat.text  # the swapped one
 
 
 def test_P2_running_pain_above_3_or_sharp_is_not_a_green_light() -> None:
@@ -287,8 +288,7 @@ async def test_P11_holds_are_asked_only_when_there_was_pain_and_holds(
 async def test_P11_a_hold_logged_too_painful_stops_the_holds_today(chat: Chat) -> None:
     await onboard(chat)
     await chat.send("today")
-    press = next(b for b in chat.buttons if b.payload.endswith(":iso_abduction_lying:p"))
-    await chat.tap(press.payload)
+    await chat.log_exercise("iso_abduction_lying", "p")
     await chat.send("today")
     assert "No more holds today" in chat.text and "press-out with a belt" not in chat.text
 
@@ -389,13 +389,11 @@ async def test_P1_the_easier_version_lasts_until_it_is_done_then_the_exercise_re
     await onboard(chat)
     await chat.update_profile(phase=2, level=1)
     await chat.send("today")
-    bridge = next(b for b in chat.buttons if b.payload.endswith(":single_leg_bridge:p"))
-    await chat.tap(bridge.payload)
+    await chat.log_exercise("single_leg_bridge", "p")
     clock.advance(days=1)
     await chat.send("today")
     assert "Glute bridge" in chat.text and "Offset to single-leg bridge" not in chat.text
-    easier = next(b for b in chat.buttons if b.payload.endswith(":glute_bridge:d"))
-    await chat.tap(easier.payload)  # done without pain
+    await chat.log_exercise("glute_bridge", "d")  # done without pain
     clock.advance(days=1)
     await chat.send("today")
     assert "Offset to single-leg bridge" in chat.text and "Glute bridge" not in chat.text
@@ -406,8 +404,7 @@ async def test_P1_an_exercise_with_no_easier_form_sits_out_one_session(
 ) -> None:
     await onboard(chat)
     await chat.send("today")
-    squat = next(b for b in chat.buttons if b.payload.endswith(":sit_to_stand:p"))
-    await chat.tap(squat.payload)
+    await chat.log_exercise("sit_to_stand", "p")
     clock.advance(days=1)
     await chat.send("today")
     assert "Sit-to-stand" not in chat.text

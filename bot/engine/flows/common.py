@@ -19,6 +19,7 @@ from bot.engine.tips import tip_for
 
 CARD_ROW = 3  # number buttons per row: a thumb's width each on a phone
 CARD_ROW_WIDE = 4  # ... when a session has more than two rows of three
+CARD_ROWS_NARROW = 2
 # What each logged outcome looks like on the card and on its number button.
 MARKS = {"done": "✅", "painful": "⚠️", "skipped": "⏭"}
 TODO_MARK = "▫️"
@@ -73,7 +74,7 @@ def render_card(
         ids = {item.exercise.id for item in session.items}
         done = sum(1 for ex_id, outcome in logged.items() if ex_id in ids and outcome == "done")
         lines += ["", ctx.t("today_card_footer", done=done, total=len(session.items))]
-    width = CARD_ROW if len(numbers) <= 2 * CARD_ROW else CARD_ROW_WIDE
+    width = CARD_ROW if len(numbers) <= CARD_ROWS_NARROW * CARD_ROW else CARD_ROW_WIDE
     buttons = [numbers[i : i + width] for i in range(0, len(numbers), width)]
     return "\n".join(lines), buttons
 
