@@ -11,6 +11,8 @@ import calendar
 import re
 from datetime import date, timedelta
 
+from bot.engine.parse import NUMBER_WORDS
+
 MAX_INPUT = 40  # "until the 12th of January 2027" fits; longer is not a date
 MAX_AHEAD = timedelta(days=366)  # a pause longer than a year is a typo, not a plan
 
@@ -18,20 +20,8 @@ _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTH_NAMES = tuple(m.capitalize() for m in _MONTHS)
-_NUMBER_WORDS = {
-    "a": 1,
-    "an": 1,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-}
+# "a week", "an hour" as well as the counts a person types in words.
+_NUMBER_WORDS = {**NUMBER_WORDS, "a": 1, "an": 1}
 _UNITS = {"d": 1, "day": 1, "days": 1, "w": 7, "wk": 7, "wks": 7, "week": 7, "weeks": 7}
 _LEAD = re.compile(r"^(?:for|until|till|til|to|up to|on|the)\s+")
 _SPAN = re.compile(r"^(\d{1,3}|[a-z]+)\s*(d|days?|w|wks?|weeks?|months?)$")

@@ -15,7 +15,7 @@ MAX_TYPED = 80  # an answer typed by a person is short; anything longer is not o
 PAIN_MAX = 10  # the 0-10 numeric rating scale (clinical rules section 2a)
 MAX_MINUTES = 300  # a run longer than five hours is a typo
 
-_NUMBER_WORDS = {
+NUMBER_WORDS = {
     "zero": 0,
     "none": 0,
     "nil": 0,
@@ -62,8 +62,8 @@ def pain_score(text: str) -> int | None:
     if len(text) > MAX_TYPED:
         return None
     core = _core(text, _PAIN_FILLER)
-    if core in _NUMBER_WORDS:
-        return _NUMBER_WORDS[core]
+    if core in NUMBER_WORDS:
+        return NUMBER_WORDS[core]
     match = _PAIN.fullmatch(core)
     if match is None:
         return None
