@@ -358,8 +358,9 @@ class Scheduler:
             try:
                 async with self.db.transaction() as repo:
                     rows = await outbox.claim_due_rows(repo, column, now, self.config.batch)
-                    metrics.due_users(len(rows))
                     done = await self._batch(repo, column, rows, now)
+                # Counted once the batch committed: a failed one is counted by the fallback.
+                metrics.due_users(len(rows))
                 queued += done
                 count = len(rows)
             except Exception as error:
@@ -383,6 +384,7 @@ class Scheduler:
             users = await claim(repo, now, self.config.batch)
             for user in users:
                 queued += await self._guarded(repo, user, now, handle)
+        metrics.due_users(len(users))
         return queued, len(users)
 
     async def _batch(self, repo: Repository, column: str, rows: list[Any], now: datetime) -> int:
