@@ -476,18 +476,7 @@ class Scheduler:
 
     def _plan_nudge(self, user: _DueUser, now: datetime) -> _Plan:
         """What `_nudge` decides before the turn, for a user held in memory."""
-        due = user.next_nudge_at
-        user.next_nudge_at = None
-        tz = user.timezone or "UTC"
-        local_now = to_local(now, tz)
-        profile = Profile.model_validate(user.profile or {})
-        moot = (
-            due is None
-            or now - due > GRACE
-            or local_date(due, tz) != local_now.date()
-            or local_now.time() >= NUDGE_LATEST
-            or not profile.nudges
-        )
+        moot, local_now = _take_nudge(user, now)
         key = None if moot else f"nudge:{user.id}:{local_now.date().isoformat()}"
         return _Plan(user, "nudge", key, None, _KEEP)
 
@@ -567,18 +556,7 @@ class Scheduler:
         return at
 
     async def _nudge(self, repo: Repository, user: User, now: datetime) -> int:
-        due = user.next_nudge_at
-        user.next_nudge_at = None
-        tz = user.timezone or "UTC"
-        local_now = to_local(now, tz)
-        profile = Profile.model_validate(user.profile or {})
-        moot = (
-            due is None
-            or now - due > GRACE
-            or local_date(due, tz) != local_now.date()
-            or local_now.time() >= NUDGE_LATEST
-            or not profile.nudges
-        )
+        moot, local_now = _take_nudge(user, now)
         key = f"nudge:{user.id}:{local_now.date().isoformat()}"
         queued = 0
         if not moot and not await outbox.message_exists(repo, key):
@@ -768,3 +746,21 @@ class Scheduler:
             messages = await outbox.cleanup_outbox(repo, now - OUTBOX_KEEP)
         log.info("cleanup events=%d outbox=%d", events, messages)
         return events, messages
+
+
+def _take_nudge(user: _DueUser | User, now: datetime) -> tuple[bool, datetime]:
+    """Clear the user's nudge and say whether it is moot (too late, another local day, past
+    the latest nudge time, or nudges turned off), with the user's local time now."""
+    due = user.next_nudge_at
+    user.next_nudge_at = None
+    tz = user.timezone or "UTC"
+    local_now = to_local(now, tz)
+    profile = Profile.model_validate(user.profile or {})
+    moot = (
+        due is None
+        or now - due > GRACE
+        or local_date(due, tz) != local_now.date()
+        or local_now.time() >= NUDGE_LATEST
+        or not profile.nudges
+    )
+    return moot, local_now
