@@ -57,6 +57,7 @@ from telegram.warnings import PTBUserWarning
 from bot import delivery
 from bot.adapters.telegram import convert
 from bot.adapters.telegram.lanes import Lanes, Watermark
+from bot.adapters.telegram.transport import AiohttpRequest
 from bot.config import Settings
 from bot.engine.events import (
     COMMANDS,
@@ -156,7 +157,16 @@ class TelegramAdapter:
         self.coach = coach
         # httpx logs every request URL at INFO, and a Bot API URL contains the token.
         logging.getLogger("httpx").setLevel(logging.WARNING)
-        builder = ApplicationBuilder().token(settings.telegram_bot_token).job_queue(None)
+        self._transports = (AiohttpRequest(), AiohttpRequest(connections=1))
+        # Our own transport (transport.py): httpx was most of the bot's CPU per update. The
+        # long poll gets a session of its own, so it never waits behind the sends.
+        builder = (
+            ApplicationBuilder()
+            .token(settings.telegram_bot_token)
+            .job_queue(None)
+            .request(self._transports[0])
+            .get_updates_request(self._transports[1])
+        )
         if settings.telegram_api_url:
             builder = builder.base_url(settings.telegram_api_url).base_file_url(
                 settings.telegram_file_url or file_url_for(settings.telegram_api_url)
@@ -177,7 +187,13 @@ class TelegramAdapter:
 
     async def _initialize(self) -> None:
         if not self._initialized:
-            await self.application.initialize()  # getMe: the bot's username for deep links
+            try:
+                await self.application.initialize()  # getMe: the bot's username for deep links
+            except BaseException:
+                # PTB leaves its transports open when getMe fails (a revoked token).
+                for transport in self._transports:
+                    await transport.shutdown()
+                raise
             self._initialized = True
 
     async def start_sender(self) -> None:
