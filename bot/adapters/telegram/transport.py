@@ -73,10 +73,10 @@ class AiohttpRequest(BaseRequest):
         if isinstance(write, DefaultValue):
             write = MEDIA_WRITE_TIMEOUT if files else WRITE_TIMEOUT
         connect = CONNECT_TIMEOUT if isinstance(connect_timeout, DefaultValue) else connect_timeout
-        pool = None if isinstance(pool_timeout, DefaultValue) else pool_timeout
-        # aiohttp has no separate write timeout: the whole call gets connect + write + read.
-        parts = [t for t in (connect, write, read, pool) if t is not None]
-        total = sum(parts) if len(parts) == 4 else None
+        # aiohttp has no separate write timeout (nor a pool timeout, which PTB's transport
+        # needs for its finite pool): the whole call gets connect + write + read.
+        parts = [t for t in (connect, write, read) if t is not None]
+        total = sum(parts) if len(parts) == 3 else None
         timeout = aiohttp.ClientTimeout(total=total, connect=connect, sock_read=read)
         body: aiohttp.FormData | dict[str, str] | None = None
         if request_data is not None:
@@ -87,7 +87,8 @@ class AiohttpRequest(BaseRequest):
         except TimeoutError as error:
             raise TimedOut from error
         except aiohttp.ClientError as error:
-            raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+            # The class name only: some of aiohttp's messages hold the URL, and with it the token.
+            raise NetworkError(f"aiohttp.{type(error).__name__}") from error
 
 
 def _form(request_data: RequestData) -> aiohttp.FormData:
