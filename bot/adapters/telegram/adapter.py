@@ -155,7 +155,8 @@ class TelegramAdapter:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         self.settings = settings
         self.coach = coach
-        # httpx logs every request URL at INFO, and a Bot API URL contains the token.
+        # Kept although our transport is aiohttp: anything that still sends through httpx would
+        # log each request URL at INFO, and a Bot API URL contains the token.
         logging.getLogger("httpx").setLevel(logging.WARNING)
         self._transports = (AiohttpRequest(), AiohttpRequest(connections=1))
         # Our own transport (transport.py): httpx was most of the bot's CPU per update. The
