@@ -212,14 +212,24 @@ class Coach:
 
     @metrics.observe_turn
     async def record(
-        self, inbound: Inbound, *, claim: bool = True, fallback: Sequence[Outbound] = ()
+        self,
+        inbound: Inbound,
+        *,
+        claim: bool = True,
+        fallback: Sequence[Outbound] = (),
+        token: str | None = None,
     ) -> Handled:
         """Run and store one event's turn with its replies, in one transaction; a duplicate
-        delivery records nothing. `claim`: hold the replies for this process to send."""
+        delivery records nothing. `claim`: hold the replies for this process to send.
+
+        `token`: the claim token to hold them with (default: a new one). Replies still being
+        sent under the same token do not hold these back, so a caller that sends one chat's
+        replies in order itself can claim the next turn's before the last ones went out."""
         inbound = sanitize_inbound(inbound)
+        claim_token = (token or outbox.new_token()) if claim else None
         for attempt in range(1, TURN_ATTEMPTS + 1):
             try:
-                handled = await self._handle_once(inbound, claim, fallback)
+                handled = await self._handle_once(inbound, claim_token, fallback)
                 if len(handled.claimed) < len(handled.replies):
                     self._queued()  # some wait for the dispatcher
                 return handled
@@ -240,17 +250,19 @@ class Coach:
                     inbound.event_id,
                     type(error).__name__,
                 )
-                handled = await self._refused(inbound, claim)
+                handled = await self._refused(inbound, claim_token)
                 if len(handled.claimed) < len(handled.replies):
                     self._queued()
                 return handled
         raise RuntimeError(f"could not serialise turn for event {inbound.event_id}")
 
-    async def deliver(self, handled: Handled, send: Send) -> int:
+    async def deliver(self, handled: Handled, send: Send) -> bool:
         """Send the replies this process holds, in order, one attempt each; record every
-        outcome in one transaction. Returns how many were delivered."""
+        outcome in one transaction. Returns whether they are done with: False when some
+        were left to the dispatcher (a 429, the claim running out), so that a caller
+        holding the chat's next replies hands those back too (`hand_back`)."""
         if not handled.claimed:
-            return 0
+            return True
         assert handled.lease_until is not None
         margin = min(SEND_MARGIN, sending.lease_from_env() / 3)
         done: list[tuple[outbox.ClaimedMessage, sending.Outcome]] = []
@@ -287,7 +299,15 @@ class Coach:
         await self._settle(done, rest)
         if rest or any(outcome.status == "retry" for _, outcome in done):
             self._queued()
-        return sum(outcome.status == "sent" for _, outcome in done)
+            return False
+        return True
+
+    async def hand_back(self, handled: Handled) -> None:
+        """Give the replies this process holds to the dispatcher unsent: an older reply of
+        their chat was left to it, and these must go after that one."""
+        if handled.claimed:
+            await self._settle([], [row for row, _ in handled.claimed])
+            self._queued()
 
     def _ready_in(self, row: outbox.ClaimedMessage) -> float:
         if self.pacer is None:
@@ -344,7 +364,7 @@ class Coach:
             delay = min(delay * 2, 5.0)
 
     async def _handle_once(
-        self, inbound: Inbound, claim: bool, fallback: Sequence[Outbound]
+        self, inbound: Inbound, token: str | None, fallback: Sequence[Outbound]
     ) -> Handled:
         async with self.db.transaction() as repo:
             if not await repo.claim_event(inbound.platform, inbound.event_id):
@@ -353,11 +373,11 @@ class Coach:
             if inbound.chat_kind == ChatKind.GROUP or inbound.kind == InboundKind.JOINED:
                 replies, team_chat_id = await self._group_turn(repo, inbound)
                 return await self._store_replies(
-                    repo, inbound, replies or list(fallback), claim, team_chat_id=team_chat_id
+                    repo, inbound, replies or list(fallback), token, team_chat_id=team_chat_id
                 )
             replies, user_id = await self._private_turn(repo, inbound)
             return await self._store_replies(
-                repo, inbound, replies or list(fallback), claim, user_id=user_id
+                repo, inbound, replies or list(fallback), token, user_id=user_id
             )
 
     async def _store_replies(
@@ -365,7 +385,7 @@ class Coach:
         repo: Repository,
         inbound: Inbound,
         replies: list[Outbound],
-        claim: bool,
+        token: str | None,
         *,
         user_id: int | None = None,
         team_chat_id: int | None = None,
@@ -387,7 +407,6 @@ class Coach:
             )
             for n, message in enumerate(messages)
         ]
-        token = outbox.new_token() if claim else None
         claimed = await outbox.add_replies(
             repo, rows, now=now, token=token, lease_until=lease_until
         )
@@ -397,7 +416,7 @@ class Coach:
             lease_until=lease_until,
         )
 
-    async def _refused(self, inbound: Inbound, claim: bool) -> Handled:
+    async def _refused(self, inbound: Inbound, token: str | None) -> Handled:
         """The database refused this event for good: record it as handled, so it is not
         tried again, and tell the person (in a private chat) that it did not go in."""
         apology = [Outbound(chat_id=inbound.chat_id, text=self.content.message("turn_refused"))]
@@ -407,7 +426,7 @@ class Coach:
                 async with self.db.transaction() as repo:
                     if not await repo.claim_event(inbound.platform, inbound.event_id):
                         return Handled(duplicate=True)
-                    return await self._store_replies(repo, inbound, replies, claim)
+                    return await self._store_replies(repo, inbound, replies, token)
             except Exception as error:
                 if not is_permanent(error):
                     raise

@@ -349,7 +349,15 @@ async def test_web_and_clock_run_side_by_side_as_the_compose_recipe_runs_them(
             # 200 once the turn is stored; the reply follows while Telegram has its answer.
             assert answered.status_code == 200
             await wait_until(lambda: fake.calls_to("sendMessage", 880002), "the reply to /start")
-            clock_metrics = samples((await http.get(f"http://127.0.0.1:{clock_port}/metrics")).text)
+            # The dispatcher can send the reminder while its tick is still draining nudges
+            # and warm-ups; the tick's histograms are written when the tick ends.
+            for _ in range(300):
+                clock_metrics = samples(
+                    (await http.get(f"http://127.0.0.1:{clock_port}/metrics")).text
+                )
+                if value(clock_metrics, "hipcoach_tick_due_users_sum") >= 1:
+                    break
+                await asyncio.sleep(0.1)
             web_metrics = samples((await http.get(f"http://127.0.0.1:{web_port}/metrics")).text)
     finally:
         await web.stop()

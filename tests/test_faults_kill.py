@@ -196,9 +196,10 @@ async def test_kill_9_with_an_update_in_flight(
        the confirming getUpdates never reached Telegram: after the restart getUpdates hands
        the same update out again, and it is handled once — one answer, one next question.
     2. After the turn committed, while the reply is being sent (the fake holds sendMessage):
-       the answer is stored. Our polling loop confirms an update only after handling it, so
-       Telegram hands it out again after the restart; the dedup record makes that a no-op,
-       and the runner's next message gets the current question, whose button works.
+       the answer is stored, and so is its reply, in the outbox. The update may have been
+       confirmed by then (its turn is committed) or Telegram hands it out again after the
+       restart, where the dedup record makes it a no-op; either way the runner's next message
+       gets the current question, whose button works.
     """
     runner = 6102
     await onboard(sqlite_url, runner)
@@ -253,13 +254,9 @@ async def test_kill_9_with_an_update_in_flight(
     assert (row["pain_now"], row["ran"], row["pain_during"]) == (2, "yes", 2)
     assert (conversation["flow"], conversation["qid"]) == ("checkin", "after_run")
 
-    served_before = len(fake.served)
     assert tap2 in fake.served
     third = await Hipcoach("run", run_env(sqlite_url, fake), log).start()
     try:
-        await wait_until(
-            lambda: tap2 in fake.served[served_before:], "the unconfirmed tap again", process=third
-        )
         fake.say(runner, "where were we?")
         await wait_until(
             lambda: fake.delivered_texts(runner, AFTER_RUN_Q), "the current question", process=third
@@ -283,7 +280,6 @@ async def test_kill_9_with_an_update_in_flight(
         False,
     )
     assert row["decision"] is not None
-    assert tap2 in fake.served[served_before:]  # unconfirmed when the process died: again
     for question in (PAIN_Q, RAN_Q, RUN_PAIN_Q):
         assert len(fake.delivered_texts(runner, question)) == 1, question
     db = Database(sqlite_url)

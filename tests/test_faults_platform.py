@@ -66,9 +66,14 @@ class RecordingCoach(Coach):
     said: list[Outbound]
 
     async def record(
-        self, inbound: Inbound, *, claim: bool = True, fallback: Sequence[Outbound] = ()
+        self,
+        inbound: Inbound,
+        *,
+        claim: bool = True,
+        fallback: Sequence[Outbound] = (),
+        token: str | None = None,
     ) -> Handled:
-        handled = await super().record(inbound, claim=claim, fallback=fallback)
+        handled = await super().record(inbound, claim=claim, fallback=fallback, token=token)
         self.said = [*getattr(self, "said", []), *handled.replies]
         return handled
 

@@ -23,7 +23,7 @@ from telegram import Update
 
 from bot import delivery
 from bot.adapters.telegram import TelegramAdapter, convert
-from bot.adapters.telegram.adapter import file_url_for
+from bot.adapters.telegram.adapter import file_url_for, lane_key
 from bot.config import Settings
 from bot.engine.events import Attachment, Button, ChatKind, InboundKind, Outbound
 from bot.service import Coach
@@ -49,6 +49,7 @@ class TrackingAdapter(TelegramAdapter):
     def __init__(self, settings: Settings, coach: Coach) -> None:
         super().__init__(settings, coach)
         self.finished: list[int] = []
+        self.keys: dict[int, str | None] = {}
         self.in_flight = 0
         self.max_in_flight = 0  # the most updates being handled at once
         self._changed = asyncio.Condition()
@@ -56,6 +57,7 @@ class TrackingAdapter(TelegramAdapter):
     async def handle_update(self, update: Update) -> None:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.keys[update.update_id] = lane_key(update)
         try:
             await super().handle_update(update)
         finally:
@@ -65,9 +67,14 @@ class TrackingAdapter(TelegramAdapter):
                 self._changed.notify_all()
 
     async def wait_for(self, update_id: int, times: int = 1) -> None:
+        """Until the update was handled `times` times and its chat's replies went out."""
+
         async def done() -> None:
             async with self._changed:
                 await self._changed.wait_for(lambda: self.finished.count(update_id) >= times)
+            key = self.keys.get(update_id)
+            if key is not None:
+                await self._chains.quiet(key)
 
         await asyncio.wait_for(done(), WAIT_SECONDS)
 

@@ -56,7 +56,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot import delivery
 from bot.adapters.telegram import convert
-from bot.adapters.telegram.lanes import Lanes, Watermark
+from bot.adapters.telegram.lanes import Chains, Lanes, Watermark
 from bot.adapters.telegram.transport import AiohttpRequest
 from bot.config import Settings
 from bot.engine.events import (
@@ -68,6 +68,7 @@ from bot.engine.events import (
     Outbound,
 )
 from bot.service import Coach, Handled
+from bot.storage import outbox
 from bot.storage.errors import is_outage
 
 log = logging.getLogger("hipcoach.telegram")
@@ -113,6 +114,9 @@ T = TypeVar("T")
 _on_recorded: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
     "telegram_on_recorded", default=None
 )
+# Set by the lanes: hand the replies to the chat's chain (lanes.Chains) instead of waiting
+# for them, so the chat's next update is handled while they go out.
+_chained: contextvars.ContextVar[bool] = contextvars.ContextVar("telegram_chained", default=False)
 
 
 def lane_key(update: Update) -> str | None:
@@ -178,6 +182,7 @@ class TelegramAdapter:
         self._stopped_because: str | None = None
         self._admin_cache: dict[tuple[str, str], tuple[float, bool]] = {}
         self._lanes = Lanes(CONCURRENT_UPDATES)
+        self._chains = Chains(CONCURRENT_UPDATES, outbox.new_token)
         self._marks = Watermark()
 
     @property
@@ -285,9 +290,11 @@ class TelegramAdapter:
 
         async def job() -> None:
             token = _on_recorded.set(lambda: marks.recorded(update_id))
+            chained = _chained.set(True)
             try:
                 await self._handle_until_done(update)
             finally:
+                _chained.reset(chained)
                 _on_recorded.reset(token)
                 marks.done(update_id)
 
@@ -378,6 +385,15 @@ class TelegramAdapter:
                 drained.cancel()
                 log.warning("telegram: %d chats still busy at stop", self._lanes.busy)
         await self._lanes.cancel()
+        # Then the replies still going out; what is cut off waits for its claim to run
+        # out and goes with the dispatcher.
+        if self._chains.busy:
+            sent = asyncio.ensure_future(self._chains.drain())
+            await asyncio.wait({sent}, timeout=STOP_SECONDS)
+            if not sent.done():
+                sent.cancel()
+                log.warning("telegram: %d chats still sending at stop", self._chains.busy)
+        await self._chains.cancel()
         if self.application.running:
             await self.application.stop()
         if self._initialized:
@@ -428,6 +444,7 @@ class TelegramAdapter:
 
         async def job() -> None:
             token = _on_recorded.set(mark)
+            chained = _chained.set(True)
             try:
                 await self.handle_update(update)
             except Exception as error:
@@ -441,6 +458,7 @@ class TelegramAdapter:
                         exc_info=True,
                     )
             finally:
+                _chained.reset(chained)
                 _on_recorded.reset(token)
                 mark()
 
@@ -498,8 +516,10 @@ class TelegramAdapter:
             inbound.kind.value,
             inbound.chat_kind.value,
         )
+        key = lane_key(update) if _chained.get() else None
+        claim_token = self._chains.token(key) if key is not None else None
         try:
-            handled = await self.coach.record(inbound)
+            handled = await self.coach.record(inbound, token=claim_token)
         except Exception:
             if query is not None:
                 await self._answer_query(query.id, None)
@@ -517,7 +537,16 @@ class TelegramAdapter:
             await self._answer_query(
                 query.id, convert.render_text(toast.text) if toast is not None else None
             )
-        await self.coach.deliver(handled, self._reply_sender(toast))
+        send = self._reply_sender(toast)
+        if key is not None and claim_token is not None:
+            await self._chains.submit(
+                key,
+                claim_token,
+                lambda: self.coach.deliver(handled, send),
+                lambda: self.coach.hand_back(handled),
+            )
+            return
+        await self.coach.deliver(handled, send)
 
     def _reply_sender(self, shown: Outbound | None) -> Callable[[Outbound], Awaitable[None]]:
         async def send(message: Outbound) -> None:

@@ -8,6 +8,8 @@ Two pieces, both plain asyncio (no Telegram types), so the rules are easy to rea
   nothing. An item with no key is a barrier: it waits until every lane is idle, runs alone,
   and items submitted after it wait for it (a group that became a supergroup touches two
   chats' rows at once).
+- `Chains`: a chat's reply deliveries, in order, after the chat's lane has moved on to its
+  next update (see the class).
 - `Watermark`: which update ids have been taken from getUpdates and how far each got, so
   the polling loop can confirm (ask for the offset past) only a prefix of updates that are
   all handled. Telegram's `offset` confirms every update below it at once, so a single
@@ -106,6 +108,88 @@ class Lanes:
                 await task
         self._lanes.clear()
         self._idle.set()
+
+
+@dataclass
+class _Chain:
+    token: str
+    queued: int = 0
+    broken: bool = False
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Chains:
+    """Each chat's reply deliveries, one after the other, apart from its update lane.
+
+    A chat's lane records update n+1 while the replies of update n are still going out
+    (Telegram allows about one message a second per chat), so a busy chat's answers are
+    committed and its taps answered at once. Recorded under the chain's claim `token`, the
+    replies of n+1 are claimed for this process too (an older reply being sent under the
+    same token does not hold them back: bot/storage/outbox.py) and go out right after
+    those of n. Once a delivery leaves replies to the dispatcher (a 429, the claim running
+    out), every later delivery of the chain hands its replies back unsent instead, so the
+    dispatcher sends the chat's messages in order.
+    """
+
+    def __init__(self, limit: int, new_token: Callable[[], str]) -> None:
+        self._lanes = Lanes(limit)
+        self._chains: dict[str, _Chain] = {}
+        self._new_token = new_token
+
+    @property
+    def busy(self) -> int:
+        return self._lanes.busy
+
+    def token(self, key: str) -> str:
+        """The claim token for `key`'s next turn: its chain's while one runs."""
+        chain = self._chains.get(key)
+        return chain.token if chain is not None else self._new_token()
+
+    async def submit(
+        self,
+        key: str,
+        token: str,
+        deliver: Callable[[], Awaitable[bool]],
+        hand_back: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Queue a delivery (True: nothing was left to the dispatcher) behind the chain's
+        earlier ones; `hand_back` runs instead once an earlier one left something."""
+        chain = self._chains.get(key)
+        if chain is None:
+            chain = self._chains[key] = _Chain(token)
+        chain.queued += 1
+
+        async def job() -> None:
+            try:
+                if chain.broken:
+                    await hand_back()
+                elif not await deliver():
+                    chain.broken = True
+            except BaseException:
+                chain.broken = True  # what it held waits for its claim to run out
+                raise
+            finally:
+                chain.queued -= 1
+                if chain.queued == 0 and self._chains.get(key) is chain:
+                    del self._chains[key]
+                    chain.ended.set()
+
+        await self._lanes.submit(key, job)
+
+    async def quiet(self, key: str) -> None:
+        """Until `key` has no delivery queued or running."""
+        chain = self._chains.get(key)
+        if chain is not None:
+            await chain.ended.wait()
+
+    async def drain(self) -> None:
+        await self._lanes.drain()
+
+    async def cancel(self) -> None:
+        await self._lanes.cancel()
+        for chain in self._chains.values():
+            chain.ended.set()
+        self._chains.clear()
 
 
 class Watermark:
