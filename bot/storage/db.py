@@ -161,6 +161,16 @@ def _is_sqlite_file(url: URL) -> bool:
     return bool(database) and database != ":memory:" and url.query.get("mode") != "memory"
 
 
+def _sqlite_driver(url: URL) -> str:
+    """The SQLite driver for an engine on `url`: the inline one (bot/storage/sqlite_inline)
+    for a database file, unless HIPCOACH_SQLITE_DRIVER=aiosqlite. An in-memory database
+    stays on aiosqlite, as it always ran (no other process can hold its lock)."""
+    chosen = os.environ.get("HIPCOACH_SQLITE_DRIVER", "inline").strip().lower()
+    if chosen == "aiosqlite" or not _is_sqlite_file(url):
+        return "aiosqlite"
+    return sqlite_inline.DRIVER
+
+
 def create_engine(url: str, *, foreign_keys: bool = True, echo: bool = False) -> AsyncEngine:
     """An async engine with the connection settings this project relies on.
 
@@ -176,14 +186,9 @@ def create_engine(url: str, *, foreign_keys: bool = True, echo: bool = False) ->
             parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args
         )
 
-    # HIPCOACH_SQLITE_DRIVER=inline: the same database driven by plain sqlite3 on the loop's
-    # thread (bot/storage/sqlite_inline). Opt-in for now: libraries that use
-    # AsyncConnection.execute themselves (slack_sdk's OAuth stores) refuse a driver that
-    # never awaits, so aiosqlite stays the default.
-    if os.environ.get("HIPCOACH_SQLITE_DRIVER", "aiosqlite").strip().lower() == "inline":
-        parsed_for_engine = parsed.set(drivername=f"sqlite+{sqlite_inline.DRIVER}")
-    else:
-        parsed_for_engine = parsed
+    # Plain sqlite3 on the loop's thread for a database file (bot/storage/sqlite_inline):
+    # no thread hop per statement.
+    parsed_for_engine = parsed.set(drivername=f"sqlite+{_sqlite_driver(parsed)}")
     engine = _create_async_engine(parsed_for_engine, echo=echo)
     wal = _is_sqlite_file(parsed)
 

@@ -17,8 +17,11 @@ mode (readers never block the writer).
 
 URLs stay `sqlite+aiosqlite://`; `bot.storage.db.create_engine` picks this dialect.
 
-One sharp edge: `AsyncConnection.execute` refuses a call that never awaited (AwaitRequired),
-so statements go through an `AsyncSession` or `AsyncConnection.run_sync`, as the app's do.
+`AsyncConnection.execute` refuses a call that never awaited (AwaitRequired), and libraries
+use it (slack_sdk's OAuth stores, operators' scripts): so a statement run inside SQLAlchemy's
+greenlet bridge awaits one finished coroutine first, two greenlet switches and no trip
+through the event loop. Statements run straight on the loop (`Repository.core`) skip even
+that.
 """
 
 from __future__ import annotations
@@ -38,7 +41,21 @@ __all__ = ["DRIVER", "SQLiteDialect_inline", "begin"]
 DRIVER = "hipcoach_inline"
 
 
+async def _nothing() -> None:
+    return None
+
+
 class _Cursor(sqlite3.Cursor):
+    def execute(self, sql: str, parameters: Any = ()) -> Any:
+        if in_greenlet():
+            await_(_nothing())
+        return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, seq_of_parameters: Any) -> Any:
+        if in_greenlet():
+            await_(_nothing())
+        return super().executemany(sql, seq_of_parameters)
+
     async def _async_soft_close(self) -> None:
         """Called by SQLAlchemy's async results on an async driver's cursor, to fetch its
         rows before the call returns; a sqlite3 cursor reads them on demand, at no wait."""
