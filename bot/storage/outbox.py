@@ -293,7 +293,7 @@ async def add_replies(
         for r in replies
     ]
     stmt = _reply_insert(repo)
-    result = await repo.core(stmt, params)
+    result = await repo.core(stmt, params, few=True)
     stored = {str(r[1]): (int(r[0]), str(r[2])) for r in cast(Any, result.all())}
     claimed = []
     for n, reply in enumerate(replies):
@@ -496,7 +496,9 @@ def _forget_stmt() -> Any:
         table = cast(Table, OutboxMessage.__table__)
         _FORGET.append(
             delete(table).where(
-                table.c.id.in_(bindparam("ids", expanding=True)),
+                # One row per parameter set, not IN (...): a batch of one prebuilt
+                # statement, which SQLite's hot path runs without SQLAlchemy.
+                table.c.id == bindparam("b_id"),
                 table.c.status == SENDING,
                 table.c.claim_token == bindparam("token"),
             )
@@ -505,17 +507,13 @@ def _forget_stmt() -> Any:
 
 
 async def forget_sent_replies(repo: Repository, messages: Sequence[ClaimedMessage]) -> int:
-    """Delete delivered replies we still hold, in one statement (one turn's rows share a
-    token); returns how many were still ours."""
-    by_token: dict[str, list[int]] = {}
-    for message in messages:
-        by_token.setdefault(message.token, []).append(message.id)
-    deleted = 0
-    stmt = _forget_stmt()
-    for token, ids in by_token.items():
-        result = await repo.core(stmt, {"ids": ids, "token": token})
-        deleted += result.rowcount
-    return deleted
+    """Delete delivered replies we still hold, in one batch; returns how many were still
+    ours (where the driver counts a batch's rows; else -1)."""
+    if not messages:
+        return 0
+    params = [{"b_id": m.id, "token": m.token} for m in messages]
+    result = await repo.core(_forget_stmt(), params)
+    return result.rowcount
 
 
 async def mark_sent(repo: Repository, message: ClaimedMessage, at: datetime) -> bool:

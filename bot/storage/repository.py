@@ -37,6 +37,7 @@ from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.util.concurrency import greenlet_spawn
 
+from bot.storage import lean
 from bot.storage.models import (
     Base,
     Checkin,
@@ -102,17 +103,29 @@ class Repository:
         self.dialect_name: str = session.get_bind().dialect.name
         self._connection: Connection | None = None
 
-    async def core(self, stmt: Any, params: Any = None) -> CursorResult[Any]:
+    async def core(
+        self, stmt: Any, params: Any = None, *, few: bool = False
+    ) -> CursorResult[Any] | lean.LeanResult:
         """Run a prebuilt Core statement on this transaction's connection, skipping the
         ORM's execute path (it costs more than the statement on SQLite). No autoflush: the
         hot paths that use this write nothing through the ORM first.
 
         On SQLite the driver never waits (bot/storage/sqlite_inline.py), so the statement
-        runs straight on the loop; elsewhere through SQLAlchemy's greenlet bridge."""
+        runs straight on the loop, on the cursor with the plan worked out for it once
+        (bot/storage/lean.py); elsewhere through SQLAlchemy's greenlet bridge. Only for
+        statements built once: a plan is kept for as long as its statement lives.
+
+        `few`: `params` is a batch of a few rows (one turn's replies). On SQLite these go
+        row by row on the cursor even when rows come back, cheaper than SQLAlchemy's one
+        multi-row INSERT; a large batch (the tick's) stays one statement."""
         if self._connection is None:
             self._connection = (await self.session.connection()).sync_connection
         assert self._connection is not None
         if self._connection.dialect.driver == "hipcoach_inline":
+            plan = lean.plan_for(stmt, self._connection.dialect)
+            given = {} if params is None else params
+            if plan is not None and (few or lean.takes(plan, given)):
+                return lean.execute(self._connection, plan, given)
             return self._connection.execute(stmt, params)
         return await greenlet_spawn(self._connection.execute, stmt, params)
 
@@ -189,12 +202,9 @@ class Repository:
     ) -> User | None:
         """The user, or None. `lock` takes the row lock on PostgreSQL (SELECT ... FOR
         UPDATE) so that concurrent turns for this user queue behind this transaction."""
-        stmt = select(User).where(
-            User.platform == platform, User.platform_user_id == platform_user_id
-        )
-        if lock:
-            stmt = stmt.with_for_update().execution_options(populate_existing=True)
-        return await self._one_or_none(stmt)
+        stmt = _prebuilt(self.dialect_name, f"get_user:{lock}", lambda: _get_user_stmt(lock=lock))
+        params = {"platform": platform, "platform_user_id": platform_user_id}
+        return (await self.session.scalars(stmt, params)).one_or_none()
 
     async def get_user_by_id(self, user_id: int, *, lock: bool = True) -> User | None:
         return await self.session.get(
@@ -309,26 +319,47 @@ class Repository:
         unknown = set(fields) - CHECKIN_FIELDS
         if unknown:
             raise TypeError(f"unknown check-in fields: {sorted(unknown)}")
-        table = cast(Table, Checkin.__table__)
-        now = utcnow()
         if new:
             missing = {"phase", "level"} - set(fields)
             if missing:
                 raise ValueError(f"a new check-in needs {sorted(missing)}")
-            insert_stmt = self._insert(table).values(
-                user_id=user_id, local_date=local_date, created_at=now, updated_at=now, **fields
-            )
-            stmt: Any = insert_stmt.on_conflict_do_update(
-                index_elements=["user_id", "local_date"],
-                set_={**{k: insert_stmt.excluded[k] for k in fields}, "updated_at": now},
-            )
-        else:
-            stmt = (
+        names = tuple(sorted(fields))
+        # One statement per set of fields (a turn writes one of a handful), built once.
+        stmt = _prebuilt(
+            self.dialect_name,
+            f"write_checkin:{'new' if new else 'old'}:{','.join(names)}",
+            lambda: self._write_checkin_stmt(names, new=new),
+        )
+        now = utcnow()
+        params = {f"v_{k}": fields[k] for k in names}
+        params.update(b_user_id=user_id, b_local_date=local_date, b_now=now, b_now2=now)
+        await self.core(stmt, params)
+
+    def _write_checkin_stmt(self, names: tuple[str, ...], *, new: bool) -> Any:
+        table = cast(Table, Checkin.__table__)
+        values = {k: bindparam(f"v_{k}", type_=table.c[k].type) for k in names}
+        user_id = bindparam("b_user_id", type_=table.c.user_id.type)
+        local_date = bindparam("b_local_date", type_=table.c.local_date.type)
+        if not new:
+            return (
                 update(table)
                 .where(table.c.user_id == user_id, table.c.local_date == local_date)
-                .values(updated_at=now, **fields)
+                .values(updated_at=bindparam("b_now", type_=table.c.updated_at.type), **values)
             )
-        await self.core(stmt)
+        insert_stmt = self._insert(table).values(
+            user_id=user_id,
+            local_date=local_date,
+            created_at=bindparam("b_now", type_=table.c.created_at.type),
+            updated_at=bindparam("b_now2", type_=table.c.updated_at.type),
+            **values,
+        )
+        return insert_stmt.on_conflict_do_update(
+            index_elements=["user_id", "local_date"],
+            set_={
+                **{k: insert_stmt.excluded[k] for k in names},
+                "updated_at": insert_stmt.excluded.updated_at,
+            },
+        )
 
     async def write_exercise(
         self, user_id: int, local_date: date, exercise_id: str, outcome: str
@@ -927,6 +958,17 @@ def _prebuilt(dialect: str, name: str, build: Callable[[], Any]) -> Any:
     stmt = _PREBUILT.get(key)
     if stmt is None:
         stmt = _PREBUILT[key] = build()
+    return stmt
+
+
+def _get_user_stmt(*, lock: bool) -> Any:
+    # Built once: building the WHERE clause cost more than the ORM's cached load.
+    stmt = select(User).where(
+        User.platform == bindparam("platform"),
+        User.platform_user_id == bindparam("platform_user_id"),
+    )
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return stmt
 
 
