@@ -230,25 +230,24 @@ class TelegramAdapter:
 
         The Updater confirms a batch (by asking for the next offset) as soon as it has
         fetched it, before the updates are handled, so a crash or a database outage in
-        between loses them. Here an update is confirmed only after it and every update
-        before it were handled; if the process dies first, Telegram hands it out again and
-        the dedup record on update_id makes the second delivery harmless. An update that
+        between loses them. Here an update is confirmed only once it and every update
+        before it are recorded (the turn committed, its replies in the outbox, where a
+        restart finds them); if the process dies first, Telegram hands it out again and the
+        dedup record on update_id makes the second delivery harmless. An update that
         cannot be parsed is confirmed and skipped. Nothing but a rejected token (or
         cancellation) ends the loop.
 
         Updates are handled concurrently across chats and in order within one (bot/adapters/
         telegram/lanes.py); the loop keeps polling meanwhile, so a slow chat does not hold
         back the others. Asking again with the same offset hands out the unconfirmed
-        updates once more: those already taken are skipped. Telegram shows at most
-        POLL_LIMIT pending updates; when that window is full of updates already taken, the
-        offset also passes updates whose turn is committed while their replies are still
-        being sent (safe: they wait in the outbox), so reply calls cannot hold back others.
+        updates once more (each one decoded again): those already taken are skipped.
+        Confirming at "recorded" rather than once the tap is answered and the replies sent
+        keeps that window small, and no call to Telegram can hold back the others.
         """
         marks = self._marks
         delay = 1.0
-        full = False
         while True:
-            offset = marks.offset(recorded=full)
+            offset = marks.offset(recorded=True)
             try:
                 batch = await self._fetch(offset)
                 marks.confirmed(offset)
@@ -277,12 +276,11 @@ class TelegramAdapter:
                     marks.done(update_id)
                     continue
                 await self._lanes.submit(lane_key(update), self._polled_job(update))
-            full = len(batch) >= POLL_LIMIT
             if marks.pending:
                 # Updates in flight: Telegram would answer at once with them again. Ask
                 # again when the confirmable prefix grew, or after a short while (new
                 # updates of other chats while one chat is slow).
-                await marks.wait_moved(offset, REPOLL_SECONDS, recorded=full)
+                await marks.wait_moved(offset, REPOLL_SECONDS, recorded=True)
 
     def _polled_job(self, update: Update) -> Callable[[], Awaitable[None]]:
         update_id = update.update_id

@@ -197,10 +197,10 @@ class Watermark:
 
     `offset()` is what the next getUpdates asks for: the first id not yet handled, so
     everything confirmed is handled and every update before it too. `offset(recorded=True)`
-    also passes updates whose turn is committed but whose replies are still being sent:
-    they are safe to confirm (the replies wait in the outbox, a restart sends them), and
-    the polling loop uses it only when Telegram's window of 100 pending updates is full of
-    updates it already has, so that a reply call can never hold everyone else back.
+    also passes updates whose turn is committed but whose tap is still being answered or
+    replies sent: they are safe to confirm (the replies wait in the outbox, a restart sends
+    them), and the polling loop confirms that far, so no call to Telegram holds back the
+    confirmation of everything after it.
     """
 
     def __init__(self) -> None:
