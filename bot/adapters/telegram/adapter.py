@@ -90,6 +90,10 @@ POLL_LIMIT = 100  # updates per getUpdates (Telegram's maximum): the window of p
 # While updates are in flight, getUpdates answers at once with them again: ask again when
 # the confirmable prefix grew, or after this long (new updates of other chats).
 REPOLL_SECONDS = 0.25
+# ... and then this long more, so that one call confirms several updates: while updates are
+# in flight each call hands all of them out again (decoded again), and asking once per
+# recorded update cost more CPU than the updates themselves at 200 a second.
+REPOLL_GAP_SECONDS = 0.05
 # Updates handled at once (across chats; one chat's are always one after the other). Most
 # of a turn is waiting for the Bot API, so this is about overlapping round trips.
 CONCURRENT_UPDATES = 100
@@ -281,6 +285,7 @@ class TelegramAdapter:
                 # again when the confirmable prefix grew, or after a short while (new
                 # updates of other chats while one chat is slow).
                 await marks.wait_moved(offset, REPOLL_SECONDS, recorded=True)
+                await asyncio.sleep(REPOLL_GAP_SECONDS)
 
     def _polled_job(self, update: Update) -> Callable[[], Awaitable[None]]:
         update_id = update.update_id
