@@ -567,10 +567,33 @@ def child_ours(url: str, shift_to: str) -> None:
         sched.start = start  # type: ignore[method-assign]
         return sched
 
-    if not hasattr(cli, "_scheduler"):
-        raise SystemExit("bot.cli no longer has _scheduler(): update bench/scheduler_scale.py")
+    class Delivered:
+        """A Telegram sender that delivers at once, on no network: the clock refuses to
+        start without a platform, and what is measured here is the clock's own work (its
+        dispatcher still claims, paces and marks every reminder)."""
+
+        platform = "telegram"
+
+        async def start_sender(self) -> None:
+            return None
+
+        async def send(self, message: Any) -> None:
+            return None
+
+        def health(self) -> str | None:
+            return None
+
+        async def stop(self) -> None:
+            return None
+
+    for name in ("_scheduler", "_platform_adapters"):
+        if not hasattr(cli, name):
+            raise SystemExit(f"bot.cli no longer has {name}(): update bench/scheduler_scale.py")
     cli._scheduler = make  # type: ignore[assignment]
-    os.environ.update(DATABASE_URL=url, HIPCOACH_TICK_SECONDS="2")
+    cli._platform_adapters = lambda settings, coach: [Delivered()]  # type: ignore[assignment]
+    os.environ.update(
+        DATABASE_URL=url, HIPCOACH_TICK_SECONDS="2", TELEGRAM_BOT_TOKEN="123456:bench"
+    )
     cli.main(["clock"])
 
 

@@ -67,6 +67,21 @@ async def onboard(url: str, runner: int) -> None:
         await db.dispose()
 
 
+async def replies_settled(url: str) -> bool:
+    """No reply is still held for sending: what was sent is recorded as sent."""
+    db = Database(url)
+    try:
+        async with db.transaction(readonly=True) as repo:
+            held = await repo.session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status == outbox.SENDING)
+            )
+        return held == 0
+    finally:
+        await db.dispose()
+
+
 async def stored(url: str, runner: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The runner's conversation state and today's check-in row (as plain values)."""
     db = Database(url)
@@ -148,6 +163,13 @@ async def test_kill_9_right_after_an_answer_resumes_at_the_next_question(
         await wait_until(
             lambda: fake.delivered_texts(runner, RUN_PAIN_Q), "run pain question", process=first
         )
+        # Killed once the question is recorded as sent: a kill between the send and that
+        # record makes the question go again after the restart (at least once; the test
+        # below and test_kill_9_between_commit_and_send_loses_no_reply cover that window).
+        for _ in range(200):
+            if await replies_settled(sqlite_url):
+                break
+            await asyncio.sleep(0.05)
     finally:
         await first.kill9()
 
