@@ -146,11 +146,12 @@ def execute(
     assert raw is not None
     listeners = connection.dispatch.before_cursor_execute
     batch = [params] if isinstance(params, Mapping) else list(params)
+    hide = connection.engine.hide_parameters  # as SQLAlchemy's own errors do
     try:
         values = [_values(plan, p) for p in batch]
     except Exception as error:  # a type processor refused a value
         message = f"({type(error).__module__}.{type(error).__qualname__}) {error}"
-        raise exc.StatementError(message, plan.sql, params, error) from error
+        raise exc.StatementError(message, plan.sql, params, error, hide_parameters=hide) from error
     dbapi_error = connection.dialect.loaded_dbapi.Error
     cursor = raw.cursor()
     try:
@@ -172,6 +173,8 @@ def execute(
         known = [c for c in counts if c >= 0]
         return LeanResult(rows, sum(known) if known else -1)
     except dbapi_error as error:
-        raise exc.DBAPIError.instance(plan.sql, params, error, dbapi_error) from error
+        raise exc.DBAPIError.instance(
+            plan.sql, params, error, dbapi_error, hide_parameters=hide
+        ) from error
     finally:
         cursor.close()
