@@ -264,16 +264,23 @@ class Coach:
         if not handled.claimed:
             return True
         assert handled.lease_until is not None
-        margin = min(SEND_MARGIN, sending.lease_from_env() / 3)
+        lease = sending.lease_from_env()
+        margin = min(SEND_MARGIN, lease / 3)
+        lease_until = handled.lease_until
         done: list[tuple[outbox.ClaimedMessage, sending.Outcome]] = []
         rest: list[outbox.ClaimedMessage] = []
         for n, (row, message) in enumerate(handled.claimed):
-            # A slot further away than the claim can wait (a 429 closed the chat): the
-            # dispatcher takes over.
             ahead = timedelta(seconds=self._ready_in(row))
-            if self.clock() + ahead + margin > handled.lease_until:
-                rest = [r for r, _ in handled.claimed[n:]]  # the dispatcher takes over
-                break
+            if self.clock() + ahead + margin > lease_until:
+                held = [r for r, _ in handled.claimed[n:]]
+                # Queued behind this process's own sends (a chat's chain, a club's burst):
+                # hold the rows longer and go on. A slot further away than a claim can wait
+                # (a 429 closed the chat), or rows no longer ours: the dispatcher takes over.
+                renewed_until = self.clock() + lease
+                if ahead + margin >= lease or not await self._renew(held, renewed_until):
+                    rest = held
+                    break
+                lease_until = renewed_until
             error: Exception | None = None
             try:
                 await self._paced_send(row, message, send)
@@ -301,6 +308,14 @@ class Coach:
             self._queued()
             return False
         return True
+
+    async def _renew(self, rows: list[outbox.ClaimedMessage], until: datetime) -> bool:
+        try:
+            async with self.db.transaction() as repo:
+                return await outbox.renew(repo, rows, until)
+        except Exception as error:  # the dispatcher takes them (once the database is back)
+            log.warning("reply claim not renewed error=%s", type(error).__name__)
+            return False
 
     async def hand_back(self, handled: Handled) -> None:
         """Give the replies this process holds to the dispatcher unsent: an older reply of

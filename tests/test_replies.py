@@ -120,3 +120,39 @@ async def test_a_slack_reply_refused_at_once_reaches_the_person_through_the_outb
     assert (call["channel"], call["user"]) == (CHANNEL, RUNNER)
     assert "personal one" in call.text
     assert await outbox_rows(slack.db, kind="reply") == []
+
+
+async def test_a_reply_queued_behind_its_chat_longer_than_a_claim_lasts_still_goes_once(
+    db: Database, clock: Clock
+) -> None:
+    """A club's burst: the reply waited in this process's queue (its chat's earlier replies,
+    one a second) until its claim nearly ran out. The claim is renewed and the reply goes
+    from here, once, instead of waiting for the dispatcher."""
+    coach = Coach(db, clock=clock)
+    chat = Chat(coach)
+    handled = await coach.record(chat.inbound(InboundKind.COMMAND, command="help"))
+    assert handled.lease_until is not None and len(handled.claimed) == 1
+    clock.now = handled.lease_until - timedelta(seconds=5)  # queued for 25 of its 30 s
+    sender = RecordingSender(clock)
+    assert await coach.deliver(handled, sender.send)
+    assert HELP in sender.texts()[0]
+    assert await outbox_rows(db) == []  # recorded as sent: nothing goes again
+    assert await scheduler(db, coach, RecordingSender(clock), clock).dispatch(clock.now) == 0
+
+
+async def test_a_reply_whose_claim_was_taken_over_is_left_to_the_dispatcher(
+    db: Database, clock: Clock
+) -> None:
+    coach = Coach(db, clock=clock)
+    chat = Chat(coach)
+    handled = await coach.record(chat.inbound(InboundKind.COMMAND, command="help"))
+    assert handled.lease_until is not None
+    clock.now = handled.lease_until + timedelta(seconds=1)  # the claim ran out meanwhile
+    async with db.transaction() as repo:
+        assert await outbox.release_expired_claims(repo, clock.now) == 1
+    held = RecordingSender(clock)
+    assert not await coach.deliver(handled, held.send)  # no longer ours: not sent from here
+    assert held.sent == []
+    sender = RecordingSender(clock)
+    assert await scheduler(db, coach, sender, clock).dispatch(clock.now) == 1
+    assert HELP in sender.texts()[0]

@@ -554,6 +554,23 @@ async def release(
     return released
 
 
+async def renew(
+    repo: Repository, messages: Sequence[ClaimedMessage], lease_until: datetime
+) -> bool:
+    """Hold rows we still hold for longer (their sends are queued behind others of this
+    process); False if any of them is no longer ours."""
+    kept = 0
+    for message in messages:
+        result = cast(
+            CursorResult[Any],
+            await repo.session.execute(
+                update(OutboxMessage).where(_held(message)).values(lease_until=lease_until)
+            ),
+        )
+        kept += result.rowcount
+    return kept == len(messages)
+
+
 async def move_chat(
     repo: Repository,
     platform: str,
