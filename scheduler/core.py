@@ -124,11 +124,7 @@ class SchedulerConfig:
     # what this process queues; this bounds how late it sees rows other processes queue.
     dispatch_seconds: float = 2.0
     batch: int = 50  # due rows per tick transaction
-    # Sends in flight per dispatcher (each holds one claimed row). As many as Telegram's
-    # messages per second: a worker can spend up to a second waiting out its chat's gap
-    # (the oldest rows of a backlog are often the next ones of chats just sent to), and
-    # with 10 the dispatcher drained such a backlog at ~19 messages/s instead of 30.
-    concurrency: int = 30
+    concurrency: int = 10  # sends in flight per dispatcher (each holds one claimed row)
     max_wait: float = 5.0  # longest in-process wait for a rate-limit slot
     lease_seconds: float = LEASE.total_seconds()  # how long a 'sending' claim is held
 
