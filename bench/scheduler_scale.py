@@ -22,8 +22,10 @@ Per run, per database kind, per size:
    and SQL statements per due user. The first run also prints the plan of the claim query
    (the first statement of a tick that reads due users).
 2. The real clock process: `hipcoach clock` (bot.cli) in its own process with the scheduler's
-   clock shifted to BASE + 5 min 59 s (the one change: so the window holds known work
-   without waiting for real minutes), HIPCOACH_TICK_SECONDS=2. Its RSS is sampled every
+   clock shifted to BASE + 5 min 59 s (so the window holds known work without waiting for
+   real minutes) and a Telegram sender that delivers on no network (the clock refuses to
+   start without a platform; its dispatcher still claims, paces and marks every reminder),
+   HIPCOACH_TICK_SECONDS=2. Its RSS is sampled every
    0.1 s from /proc for `--rss-seconds`; the child reports every tick that queued
    reminders, and a window without one is flagged (the RSS target then counts as missed).
    Its start-up = process spawned -> the first tick that queued reminders has returned.

@@ -379,24 +379,17 @@ class TelegramAdapter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
             self._poller = None
-        # Let the updates in flight finish (their replies go out); what does not finish in
-        # time is not confirmed, so Telegram hands it out again after the restart.
-        if self._lanes.busy:
-            drained = asyncio.ensure_future(self._lanes.drain())
-            await asyncio.wait({drained}, timeout=STOP_SECONDS)
-            if not drained.done():
-                drained.cancel()
-                log.warning("telegram: %d chats still busy at stop", self._lanes.busy)
-        await self._lanes.cancel()
-        # Then the replies still going out; what is cut off waits for its claim to run
-        # out and goes with the dispatcher.
-        if self._chains.busy:
-            sent = asyncio.ensure_future(self._chains.drain())
-            await asyncio.wait({sent}, timeout=STOP_SECONDS)
-            if not sent.done():
-                sent.cancel()
-                log.warning("telegram: %d chats still sending at stop", self._chains.busy)
-        await self._chains.cancel()
+        # Let the updates in flight finish; what does not finish in time is not confirmed,
+        # so Telegram hands it out again after the restart. Then the replies still going
+        # out; what is cut off waits for its claim to run out and goes with the dispatcher.
+        for queue, doing in ((self._lanes, "busy"), (self._chains, "sending")):
+            if queue.busy:
+                drained = asyncio.ensure_future(queue.drain())
+                await asyncio.wait({drained}, timeout=STOP_SECONDS)
+                if not drained.done():
+                    drained.cancel()
+                    log.warning("telegram: %d chats still %s at stop", queue.busy, doing)
+            await queue.cancel()
         if self.application.running:
             await self.application.stop()
         if self._initialized:
