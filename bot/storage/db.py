@@ -34,7 +34,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from bot.storage import sqlite_inline
@@ -227,11 +227,6 @@ class Database:
         self.url: str = normalize_database_url(url or default_database_url())
         self.engine: AsyncEngine = create_engine(self.url, echo=echo)
         self.dialect_name: str = self.engine.dialect.name
-        # expire_on_commit=False: objects stay readable after the transaction, so the engine
-        # can build replies from them without another round trip.
-        self._sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
-            self.engine, expire_on_commit=False
-        )
         # SQLite: in-process queue for the single writer (see the module docstring).
         self._writer: asyncio.Lock | None = None
         self._writer_loop: asyncio.AbstractEventLoop | None = None
@@ -275,15 +270,22 @@ class Database:
 
     @asynccontextmanager
     async def _session(self, readonly: bool) -> AsyncIterator[Repository]:
-        async with self._sessions() as session, session.begin():
+        # A connection and its transaction; the repository makes an ORM session on it only
+        # if something asks for one (the turns' hot path runs prebuilt statements only,
+        # and a session's set-up, flush and commit cost more than the turn's SQL).
+        async with self.engine.connect() as connection:
             if self.is_sqlite:
-                # Acquire the connection now so BEGIN is emitted with the chosen mode.
-                await session.connection(
-                    execution_options={
-                        _SQLITE_BEGIN_OPTION: "DEFERRED" if readonly else "IMMEDIATE"
-                    }
+                # Set before BEGIN, which the "begin" hook emits with the chosen mode.
+                await connection.execution_options(
+                    **{_SQLITE_BEGIN_OPTION: "DEFERRED" if readonly else "IMMEDIATE"}
                 )
-            yield Repository(session)
+            repo = Repository(connection)
+            try:
+                async with connection.begin():
+                    yield repo
+                    await repo.flush()
+            finally:
+                await repo.close()
 
     async def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""

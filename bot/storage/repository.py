@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -98,10 +98,35 @@ def _refers_to_users(table: Table) -> list[str]:
 class Repository:
     """Typed data access for one unit of work (see module docstring)."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-        self.dialect_name: str = session.get_bind().dialect.name
-        self._connection: Connection | None = None
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._async_connection = connection
+        assert connection.sync_connection is not None  # started by Database.transaction
+        self._connection: Connection = connection.sync_connection
+        self.dialect_name: str = connection.dialect.name
+        self._session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        """An ORM session on this transaction, made at first use: a turn that only runs
+        prebuilt statements (`core`) never pays for one. It joins the transaction and
+        never commits it (`Database.transaction` does, after `flush`)."""
+        if self._session is None:
+            self._session = AsyncSession(
+                bind=self._async_connection,
+                expire_on_commit=False,
+                join_transaction_mode="rollback_only",
+            )
+        return self._session
+
+    async def flush(self) -> None:
+        """Write what the ORM session holds (before the transaction commits)."""
+        if self._session is not None:
+            await self._session.flush()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def core(
         self, stmt: Any, params: Any = None, *, few: bool = False
@@ -118,9 +143,6 @@ class Repository:
         `few`: `params` is a batch of a few rows (one turn's replies). On SQLite these go
         row by row on the cursor even when rows come back, cheaper than SQLAlchemy's one
         multi-row INSERT; a large batch (the tick's) stays one statement."""
-        if self._connection is None:
-            self._connection = (await self.session.connection()).sync_connection
-        assert self._connection is not None
         if self._connection.dialect.driver == "hipcoach_inline":
             plan = lean.plan_for(stmt, self._connection.dialect)
             given = {} if params is None else params
