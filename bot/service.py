@@ -77,6 +77,7 @@ from bot.storage import outbox
 from bot.storage.db import Database
 from bot.storage.errors import is_outage, is_permanent
 from bot.storage.models import User
+from bot.storage.records import AnyUser, UserRecord
 from bot.storage.repository import Repository
 from content.loader import Content, default_content
 
@@ -122,7 +123,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _skip_rest_of_today(user: User, profile: Profile, now: datetime) -> None:
+def _skip_rest_of_today(user: AnyUser, profile: Profile, now: datetime) -> None:
     """Move a pending prompt (regular or snoozed) that falls on today to the next day."""
     zone, clock = profile.timezone, profile.reminder_time
     if user.next_checkin_at is None or not zone or not clock:
@@ -487,11 +488,12 @@ class Coach:
     ) -> tuple[list[Outbound], int | None]:
         """The turn's replies, and the user they belong to (None once deleted)."""
         now = self.clock()
-        user = await repo.get_user(inbound.platform, inbound.user_id)
+        user = await repo.load_user(inbound.platform, inbound.user_id)
         if user is None:
-            user = await repo.create_user(
+            created = await repo.create_user(
                 inbound.platform, inbound.user_id, inbound.chat_id, inbound.display_name
             )
+            user = UserRecord.of(created)
         if user.unreachable:
             user.unreachable = False  # they wrote to us, so we can reach them again
         if inbound.chat_id and user.chat_id != inbound.chat_id:
@@ -538,7 +540,7 @@ class Coach:
         return machine.step(turn, self.content)
 
     async def _run(
-        self, repo: Repository, user: User, inbound: Inbound, now: datetime
+        self, repo: Repository, user: AnyUser, inbound: Inbound, now: datetime
     ) -> tuple[list[Outbound], bool]:
         """The replies, and whether the user deleted everything."""
         profile = Profile.model_validate(user.profile or {})
@@ -562,7 +564,7 @@ class Coach:
     async def _apply(
         self,
         repo: Repository,
-        user: User,
+        user: AnyUser,
         result: Result,
         now: datetime,
         history: History,
@@ -724,7 +726,9 @@ class Coach:
             if profile.paused:
                 user.next_nudge_at = None
 
-    async def _chart(self, repo: Repository, user: User, profile: Profile, now: datetime) -> bytes:
+    async def _chart(
+        self, repo: Repository, user: AnyUser, profile: Profile, now: datetime
+    ) -> bytes:
         today = local_date(now, profile.timezone or "UTC")
         start = today - timedelta(days=27)
         checkins = {

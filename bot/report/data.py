@@ -13,7 +13,7 @@ from bot.charts import DayPoint
 from bot.engine.localtime import local_date
 from bot.engine.state import Profile
 from bot.storage import reports
-from bot.storage.models import User
+from bot.storage.records import AnyUser
 from bot.storage.repository import Repository
 
 REPORT_WEEKS = 6  # the pain trend and the period of the physio summary
@@ -85,7 +85,7 @@ class ReportData:
 
 
 async def gather(
-    repo: Repository, user: User, now: datetime, *, weeks: int = REPORT_WEEKS
+    repo: Repository, user: AnyUser, now: datetime, *, weeks: int = REPORT_WEEKS
 ) -> ReportData:
     profile = Profile.model_validate(user.profile or {})
     tz = profile.timezone or "UTC"

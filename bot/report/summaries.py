@@ -21,7 +21,7 @@ from bot.report.data import gather
 from bot.report.pdf import render_summary_pdf
 from bot.report.weekly import next_summary_at, weekly_chart, weekly_text
 from bot.storage import reports
-from bot.storage.models import User
+from bot.storage.records import AnyUser
 from bot.storage.repository import Repository
 from content.loader import Content
 
@@ -40,13 +40,13 @@ async def record_outcome(repo: Repository, user_id: int, answer: RecordOutcome) 
     )
 
 
-async def physio_pdf(repo: Repository, content: Content, user: User, now: datetime) -> bytes:
+async def physio_pdf(repo: Repository, content: Content, user: AnyUser, now: datetime) -> bytes:
     data = await gather(repo, user, now)
     return render_summary_pdf(content, data)
 
 
 async def physio_summary_reply(
-    repo: Repository, content: Content, user: User, caption: str, now: datetime
+    repo: Repository, content: Content, user: AnyUser, caption: str, now: datetime
 ) -> Outbound:
     """The PDF as a file for the runner's private chat."""
     pdf = await physio_pdf(repo, content, user, now)
@@ -99,7 +99,7 @@ def wants_weekly(profile: Profile) -> bool:
     return profile.onboarded and bool(profile.timezone) and profile.weekly_summary
 
 
-async def sync_weekly(repo: Repository, user: User, profile: Profile, now: datetime) -> None:
+async def sync_weekly(repo: Repository, user: AnyUser, profile: Profile, now: datetime) -> None:
     """Set (or clear) the runner's next Sunday-summary time after their settings changed."""
     at = (
         next_summary_at(profile.timezone, now)
@@ -109,7 +109,7 @@ async def sync_weekly(repo: Repository, user: User, profile: Profile, now: datet
     await reports.set_summary_due(repo, user.id, at)
 
 
-async def ensure_weekly(repo: Repository, user: User, now: datetime) -> None:
+async def ensure_weekly(repo: Repository, user: AnyUser, now: datetime) -> None:
     """A runner who set up before Sunday summaries existed gets a schedule row (called
     from the daily check-in tick; one primary-key read when the row is there)."""
     exists, _ = await reports.summary_due_at(repo, user.id)
@@ -118,7 +118,7 @@ async def ensure_weekly(repo: Repository, user: User, now: datetime) -> None:
 
 
 async def weekly_message(
-    repo: Repository, content: Content, user: User, now: datetime
+    repo: Repository, content: Content, user: AnyUser, now: datetime
 ) -> Outbound | None:
     """This week's summary for the runner's private chat, or None for a week with nothing
     recorded (no check-in, no exercise logged): an empty summary is noise."""

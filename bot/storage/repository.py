@@ -53,6 +53,7 @@ from bot.storage.models import (
     WarmupSchedule,
     WeeklySummary,
 )
+from bot.storage.records import USER_COLUMNS, AnyUser, UserRecord
 from bot.storage.types import utcnow
 
 __all__ = ["CHECKIN_FIELDS", "Repository"]
@@ -228,6 +229,14 @@ class Repository:
         params = {"platform": platform, "platform_user_id": platform_user_id}
         return (await self.session.scalars(stmt, params)).one_or_none()
 
+    async def load_user(self, platform: str, platform_user_id: str) -> UserRecord | None:
+        """The user as plain values (a turn's read; see bot/storage/records.py), locked on
+        PostgreSQL like `get_user`. Written back with `save_user`."""
+        stmt = _prebuilt(self.dialect_name, "load_user", _load_user_stmt)
+        params = {"platform": platform, "platform_user_id": platform_user_id}
+        row = (await self.core(stmt, params)).first()
+        return None if row is None else UserRecord(*row)
+
     async def get_user_by_id(self, user_id: int, *, lock: bool = True) -> User | None:
         return await self.session.get(
             User, user_id, with_for_update=lock or None, populate_existing=lock
@@ -257,7 +266,7 @@ class Repository:
         )
         return await self._add_or_reread(user, reread)
 
-    async def save_user(self, user: User) -> None:
+    async def save_user(self, user: AnyUser) -> None:
         """Write the user's changes now (bumping `version` and `updated_at`).
 
         The JSON columns are always written: in-place edits of a dict are invisible to
@@ -268,6 +277,11 @@ class Repository:
         several times the statement itself); the object is then marked clean with the
         values written, so the session never writes it a second time.
         """
+        if isinstance(user, UserRecord):
+            values = {key: getattr(user, key) for key in _USER_WRITTEN}
+            user.updated_at = await self._update_user(user.id, user.version, values)
+            user.version += 1
+            return
         state = inspect(user)
         if not state.persistent or state.session is not self.session.sync_session:
             self.session.add(user)
@@ -280,21 +294,25 @@ class Repository:
         if _unloaded(user):  # expired (a rolled-back savepoint): read back what is missing
             await self.session.refresh(user, list(_unloaded(user)))
         values = {key: getattr(user, key) for key in _USER_WRITTEN}
-        now = utcnow()
-        params = {**values, "updated_at": now, "b_id": user.id, "b_version": user.version}
-        stmt = _prebuilt(self.dialect_name, "save_user", _save_user_stmt)
         # No autoflush: it would write the same changes first through the ORM, and this
         # UPDATE would then find the version moved on.
+        now = await self._update_user(user.id, user.version, values)
+        for key, value in values.items():
+            set_committed_value(user, key, value)
+        set_committed_value(user, "updated_at", now)
+        set_committed_value(user, "version", user.version + 1)
+
+    async def _update_user(self, user_id: int, version: int, values: dict[str, Any]) -> datetime:
+        now = utcnow()
+        params = {**values, "updated_at": now, "b_id": user_id, "b_version": version}
+        stmt = _prebuilt(self.dialect_name, "save_user", _save_user_stmt)
         result = await self.core(stmt, params)
         if result.rowcount != 1:
             raise StaleDataError(
                 f"UPDATE statement on table 'users' expected to update 1 row(s); "
                 f"{result.rowcount} were matched."
             )
-        for key, value in values.items():
-            set_committed_value(user, key, value)
-        set_committed_value(user, "updated_at", now)
-        set_committed_value(user, "version", user.version + 1)
+        return now
 
     async def list_users(self) -> list[User]:
         """Every user, ordered by id (small deployments, admin tools)."""
@@ -992,6 +1010,18 @@ def _get_user_stmt(*, lock: bool) -> Any:
     if lock:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return stmt
+
+
+def _load_user_stmt() -> Any:
+    table = cast(Table, User.__table__)
+    return (
+        select(*(table.c[name] for name in USER_COLUMNS))
+        .where(
+            table.c.platform == bindparam("platform"),
+            table.c.platform_user_id == bindparam("platform_user_id"),
+        )
+        .with_for_update()
+    )
 
 
 def _save_user_stmt() -> Any:
