@@ -10,6 +10,7 @@ parse_mode is given. Tests drive it like a person: `await user.send("/start")`,
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -138,6 +139,9 @@ class FakeTelegram:
         self.revoked = False  # the token was revoked: every call answers 401
         # Seconds every call takes before it is handled (a real Bot API round trip is ~30 ms).
         self.round_trip = 0.0
+        # Chats with a send or edit under way, and the most there were at once.
+        self._chats_sending: collections.Counter[str] = collections.Counter()
+        self.max_chats_at_once = 0
         # chat id -> closed gate: sends and edits to that chat wait there (a slow chat).
         self.chat_gates: dict[int, asyncio.Event] = {}
         self.held_in_chat: Counter[int] = Counter()  # calls that reached a closed chat gate
@@ -199,6 +203,17 @@ class FakeTelegram:
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
         call = Call(method, params, files)
+        chat = str(params.get("chat_id")) if method.startswith(("send", "edit")) else None
+        if chat is None:
+            return await self._answer(method, call, params)
+        self._chats_sending[chat] += 1
+        self.max_chats_at_once = max(self.max_chats_at_once, len(+self._chats_sending))
+        try:
+            return await self._answer(method, call, params)
+        finally:
+            self._chats_sending[chat] -= 1
+
+    async def _answer(self, method: str, call: Call, params: dict[str, Any]) -> web.Response:
         if self.round_trip > 0:
             await asyncio.sleep(self.round_trip)
         if method != "getUpdates":
@@ -471,6 +486,19 @@ class FakeTelegram:
             if loop.time() > deadline:
                 raise AssertionError(f"update {update_id} never confirmed")
             await asyncio.sleep(0.02)
+
+    async def wait_calls(
+        self, method: str, chat_id: int, count: int, timeout: float = 10.0
+    ) -> list[Call]:
+        """Wait until at least `count` calls of `method` reached this chat (a webhook's
+        replies go out after its answer), and return them all."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.calls_to(method, chat_id)) < count:
+            if loop.time() > deadline:
+                raise AssertionError(f"{method} to {chat_id} never made {count} times")
+            await asyncio.sleep(0.02)
+        return self.calls_to(method, chat_id)
 
     def next_update_id(self) -> int:
         return next(self._update_ids)

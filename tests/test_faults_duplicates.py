@@ -73,7 +73,7 @@ async def test_the_same_telegram_update_posted_concurrently_is_handled_once(
                 **fake.message_update(private_chat(runner), user, "/checkin"),
             }
             await post_copies(http, checkin)
-            questions = fake.calls_to("sendMessage", runner)
+            questions = await fake.wait_calls("sendMessage", runner, 1)
             assert len(questions) == 1  # one pain question
             question = fake.last_keyboard_message(runner)
             assert question is not None and question.markup is not None
@@ -88,6 +88,8 @@ async def test_the_same_telegram_update_posted_concurrently_is_handled_once(
                 **fake.callback_update(private_chat(runner), user, question, data),
             }
             await post_copies(http, tap)
+            await fake.wait_calls("sendMessage", runner, 2)
+            await fake.wait_calls("editMessageText", runner, 1)
     finally:
         await fake.stop()
 

@@ -50,18 +50,13 @@ class TrackingAdapter(TelegramAdapter):
         super().__init__(settings, coach)
         self.finished: list[int] = []
         self.keys: dict[int, str | None] = {}
-        self.in_flight = 0
-        self.max_in_flight = 0  # the most updates being handled at once
         self._changed = asyncio.Condition()
 
     async def handle_update(self, update: Update) -> None:
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
         self.keys[update.update_id] = lane_key(update)
         try:
             await super().handle_update(update)
         finally:
-            self.in_flight -= 1
             async with self._changed:
                 self.finished.append(update.update_id)
                 self._changed.notify_all()

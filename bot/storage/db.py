@@ -34,7 +34,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from bot.storage import sqlite_inline
@@ -231,6 +231,9 @@ class Database:
         self._writer: asyncio.Lock | None = None
         self._writer_loop: asyncio.AbstractEventLoop | None = None
         self._writer_task: asyncio.Task[Any] | None = None
+        # Inline SQLite driver: the writer's own connection, kept between transactions.
+        self._writer_connection: AsyncConnection | None = None
+        self._writer_connection_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -257,10 +260,56 @@ class Database:
         async with self._writer_lock():
             self._writer_task = task
             try:
-                async with self._session(readonly) as repo:
-                    yield repo
+                if self.engine.dialect.driver == sqlite_inline.DRIVER:
+                    async with self._write_on_own_connection() as repo:
+                        yield repo
+                else:
+                    async with self._session(readonly) as repo:
+                        yield repo
             finally:
                 self._writer_task = None
+
+    @asynccontextmanager
+    async def _write_on_own_connection(self) -> AsyncIterator[Repository]:
+        # Write transactions queue on the writer lock anyway, so they can share one
+        # connection: no pool checkout, reset and return per transaction, and the
+        # connection's busy timeout stays 0 (sqlite_inline.begin waits for another
+        # process's lock off the loop). Profiled, that was most of an empty transaction's
+        # ~120 us, paid twice per turn (its record, its replies' outcomes).
+        connection = await self._own_writer_connection()
+        repo = Repository(connection)
+        try:
+            async with connection.begin():
+                yield repo
+                await repo.flush()
+        except BaseException:
+            if connection.invalidated or connection.closed:
+                await self._drop_writer_connection()
+            raise
+        finally:
+            await repo.close()
+
+    async def _own_writer_connection(self) -> AsyncConnection:
+        loop = asyncio.get_running_loop()
+        if self._writer_connection is not None and self._writer_connection_loop is not loop:
+            await self._drop_writer_connection()
+        if self._writer_connection is None:
+            connection = await self.engine.connect()
+            await connection.execution_options(**{_SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            raw = (await connection.get_raw_connection()).driver_connection
+            sqlite_inline.keep_for_writes(raw, SQLITE_BUSY_TIMEOUT_MS)
+            self._writer_connection, self._writer_connection_loop = connection, loop
+        return self._writer_connection
+
+    async def _drop_writer_connection(self) -> None:
+        connection, self._writer_connection = self._writer_connection, None
+        if connection is not None:
+            try:
+                # Not back to the pool: its busy timeout of 0 is for the writer alone.
+                await connection.invalidate()
+                await connection.close()
+            except Exception:  # already broken: the pool discards it
+                pass
 
     def _writer_lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
@@ -293,6 +342,7 @@ class Database:
             await repo.ping()
 
     async def dispose(self) -> None:
+        await self._drop_writer_connection()
         await self.engine.dispose()
 
     async def __aenter__(self) -> Database:

@@ -36,7 +36,7 @@ from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
-__all__ = ["DRIVER", "SQLiteDialect_inline", "begin"]
+__all__ = ["DRIVER", "SQLiteDialect_inline", "begin", "keep_for_writes"]
 
 DRIVER = "hipcoach_inline"
 
@@ -62,6 +62,10 @@ class _Cursor(sqlite3.Cursor):
 
 
 class _Connection(sqlite3.Connection):
+    # Set by keep_for_writes: the busy timeout to wait with once a BEGIN found the lock
+    # taken (None: the connection's own timeout stays as it is, see `begin`).
+    write_wait_ms: int | None = None
+
     def cursor(self, factory: Any = _Cursor) -> Any:
         return super().cursor(factory)
 
@@ -99,13 +103,24 @@ def _locked(error: sqlite3.OperationalError) -> bool:
     return "locked" in message or "busy" in message
 
 
+def keep_for_writes(dbapi_connection: Any, busy_timeout_ms: int) -> None:
+    """Make this the process's connection for write transactions (bot/storage/db.py):
+    its busy timeout is 0 from now on, so BEGIN IMMEDIATE needs no PRAGMA before and after
+    it; nothing else in a write transaction waits on another connection in WAL mode."""
+    assert isinstance(dbapi_connection, _Connection)
+    dbapi_connection.execute("PRAGMA busy_timeout = 0")
+    dbapi_connection.write_wait_ms = busy_timeout_ms
+
+
 def begin(dbapi_connection: sqlite3.Connection, mode: str, busy_timeout_ms: int) -> None:
     """BEGIN `mode` on the raw connection; a write lock held by another process is waited
     for on a worker thread (when called from async code) rather than on the loop."""
     if mode != "IMMEDIATE" or not in_greenlet():
         dbapi_connection.execute(f"BEGIN {mode}")
         return
-    dbapi_connection.execute("PRAGMA busy_timeout = 0")
+    kept = getattr(dbapi_connection, "write_wait_ms", None)
+    if kept is None:
+        dbapi_connection.execute("PRAGMA busy_timeout = 0")
     try:
         dbapi_connection.execute("BEGIN IMMEDIATE")
         return
@@ -113,6 +128,16 @@ def begin(dbapi_connection: sqlite3.Connection, mode: str, busy_timeout_ms: int)
         if not _locked(error):
             raise
     finally:
-        dbapi_connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        if kept is None:
+            dbapi_connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     loop = asyncio.get_running_loop()
-    await_(loop.run_in_executor(None, dbapi_connection.execute, "BEGIN IMMEDIATE"))
+    if kept is None:
+        await_(loop.run_in_executor(None, dbapi_connection.execute, "BEGIN IMMEDIATE"))
+        return
+    # The kept writer connection waits with the full timeout, off the loop, then goes
+    # back to not waiting.
+    dbapi_connection.execute(f"PRAGMA busy_timeout = {kept}")
+    try:
+        await_(loop.run_in_executor(None, dbapi_connection.execute, "BEGIN IMMEDIATE"))
+    finally:
+        dbapi_connection.execute("PRAGMA busy_timeout = 0")
