@@ -234,6 +234,12 @@ class RateLimiter:
             if waiter.future.done():  # cancelled meanwhile
                 state.waiters.remove(waiter)
                 continue
+            closed_until = self._platform_opens(state, now)
+            if closed_until > now:
+                # Nobody goes before the platform-wide window opens again: no need to look
+                # at each of the (hundreds of, in a burst) other waiters now.
+                next_at = min(next_at, closed_until)
+                break
             at = self._earliest(state, waiter.chat_id, waiter.urgent, waiter.edit, now)
             if at <= now:
                 state.waiters.remove(waiter)
@@ -252,6 +258,18 @@ class RateLimiter:
     def _on_timer(self, state: _Platform) -> None:
         state.timer, state.timer_at = None, math.inf
         self._pump(state)
+
+    def _platform_opens(self, state: _Platform, now: float) -> float:
+        """When any message at all could start (the pause after 429s, the overall window);
+        inf while only an answer under way can free room."""
+        limit = state.limit
+        at = max(now, state.hold_until)
+        if limit.overall_count > 0:
+            opens = _window_opens(
+                state.done, state.in_flight, limit.overall_count, limit.overall_window, now
+            )
+            at = max(at, opens)
+        return at
 
     def _earliest(
         self, state: _Platform, chat_id: str, urgent: bool, edit: bool, now: float

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from bot.storage import sqlite_inline
 from bot.storage.repository import Repository
+from bot.storage.types import json_dumps, json_loads
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -183,13 +184,20 @@ def create_engine(url: str, *, foreign_keys: bool = True, echo: bool = False) ->
         parsed, connect_args = asyncpg_connect_args(parsed)
         # pre_ping: long-lived web/clock processes outlive server-side idle disconnects.
         return _create_async_engine(
-            parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args
+            parsed,
+            echo=echo,
+            pool_pre_ping=True,
+            connect_args=connect_args,
+            json_serializer=json_dumps,
+            json_deserializer=json_loads,
         )
 
     # Plain sqlite3 on the loop's thread for a database file (bot/storage/sqlite_inline):
     # no thread hop per statement.
     parsed_for_engine = parsed.set(drivername=f"sqlite+{_sqlite_driver(parsed)}")
-    engine = _create_async_engine(parsed_for_engine, echo=echo)
+    engine = _create_async_engine(
+        parsed_for_engine, echo=echo, json_serializer=json_dumps, json_deserializer=json_loads
+    )
     wal = _is_sqlite_file(parsed)
 
     @event.listens_for(engine.sync_engine, "connect")

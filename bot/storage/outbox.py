@@ -321,52 +321,25 @@ async def add_replies(
 
 async def release_expired_claims(repo: Repository, now: datetime) -> int:
     """Rows left in 'sending' past their lease (the process died) become pending again."""
-    result = cast(
-        CursorResult[Any],
-        await repo.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.status == SENDING, OutboxMessage.lease_until <= now)
-            .values(status=PENDING, claim_token=None, lease_until=None, last_error="ClaimExpired")
-        ),
-    )
+    result = await repo.core(_stmt("release_expired"), {"now": now})
     return result.rowcount
 
 
-@functools.cache
-def _first_of_chat() -> Any:
-    """No older message of the same chat is still pending or being sent. A scalar
-    subquery, so the database looks it up per candidate row through the chat index (as an
-    anti-join on a table without statistics, PostgreSQL planned it as a scan of the whole
-    outbox per row). Built once: building it (an aliased entity) took most of a
-    dispatcher claim's CPU."""
-    older = aliased(OutboxMessage)
-    first = (
-        select(func.min(older.id))
-        .where(
-            older.platform == OutboxMessage.platform,
-            older.chat_id == OutboxMessage.chat_id,
-            older.status.in_(UNSENT),
-        )
-        .correlate(OutboxMessage)
-        .scalar_subquery()
-    )
-    return OutboxMessage.id == first
+def _platform_params(platforms: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """Which prebuilt variant and parameters pick these platforms: one platform (the usual
+    deployment) is an equality the SQLite hot path runs without SQLAlchemy; several are an
+    IN list."""
+    if len(platforms) == 1:
+        return "one", {"platform": platforms[0]}
+    return "many", {"platforms": list(platforms)}
 
 
 async def _chats_with_a_reply(repo: Repository, platforms: Sequence[str], limit: int) -> list[str]:
     """Chats where a reply waits, oldest first (found through the index on status and kind:
     replies that wait are few, even when thousands of reminders do)."""
-    stmt = (
-        select(OutboxMessage.chat_id)
-        .where(
-            OutboxMessage.status == PENDING,
-            OutboxMessage.kind == REPLY,
-            OutboxMessage.platform.in_(list(platforms)),
-        )
-        .order_by(OutboxMessage.not_before)
-        .limit(limit)
-    )
-    return list(dict.fromkeys(await repo.session.scalars(stmt)))
+    variant, params = _platform_params(platforms)
+    result = await repo.core(_stmt(f"replied:{variant}"), {**params, "limit": limit})
+    return list(dict.fromkeys(result.scalars().all()))
 
 
 async def claim_messages(
@@ -383,41 +356,32 @@ async def claim_messages(
 
     Chats where a reply waits come first (the reply itself, or the older message it waits
     behind), then everything else oldest first: a runner who taps during a burst of
-    thousands of reminders is answered before the burst is through."""
+    thousands of reminders is answered before the burst is through.
+
+    Prebuilt Core statements, no ORM objects: the dispatcher claims one row per
+    transaction, and the ORM's load and flush cost several times the statements."""
     if not platforms:
         return []
     token = token or new_token()
-    due = (
-        OutboxMessage.status == PENDING,
-        OutboxMessage.not_before <= now,
-        OutboxMessage.platform.in_(list(platforms)),
-        _first_of_chat(),
-    )
-    rows: list[OutboxMessage] = []
+    variant, params = _platform_params(platforms)
+    rows: list[Any] = []
     replied = await _chats_with_a_reply(repo, platforms, 50)
-    for first in (True, False):
-        if first and not replied:
-            continue
-        stmt = select(OutboxMessage).where(*due)
-        if first:
-            # The reply itself, or the older message of its chat it waits behind.
-            stmt = stmt.where(OutboxMessage.chat_id.in_(replied))
-        elif rows:
-            stmt = stmt.where(OutboxMessage.id.not_in([row.id for row in rows]))
-        stmt = (
-            stmt.order_by(OutboxMessage.not_before, OutboxMessage.id)
-            .limit(limit - len(rows))
-            .with_for_update(skip_locked=True, of=OutboxMessage)
-            .execution_options(populate_existing=True)
+    if replied:
+        # The reply itself, or the older message of its chat it waits behind.
+        found = await repo.core(
+            _stmt(f"first_of:{variant}"),
+            {**params, "now": now, "chat_ids": replied, "limit": limit},
         )
-        rows += list(await repo.session.scalars(stmt))
-        if len(rows) >= limit:
-            break
-    for row in rows:
-        row.status = SENDING
-        row.claim_token = token
-        row.lease_until = lease_until
-    await repo.session.flush()
+        rows += found.all()
+    if len(rows) < limit:
+        taken = {row.id for row in rows}
+        found = await repo.core(
+            _stmt(f"due:{variant}"), {**params, "now": now, "limit": limit - len(rows) + len(taken)}
+        )
+        rows += [row for row in found.all() if row.id not in taken][: limit - len(rows)]
+    if rows:
+        marks = [{"b_id": row.id, "token": token, "lease_until": lease_until} for row in rows]
+        await repo.core(_stmt("claim"), marks)
     return [
         ClaimedMessage(
             id=row.id,
@@ -440,21 +404,9 @@ async def next_due(repo: Repository, platforms: Sequence[str]) -> datetime | Non
     (it is released when that runs out). None when nothing waits."""
     if not platforms:
         return None
-    pending = await repo.session.scalar(
-        select(OutboxMessage.not_before)
-        .where(
-            OutboxMessage.status == PENDING,
-            OutboxMessage.platform.in_(list(platforms)),
-            _first_of_chat(),
-        )
-        .order_by(OutboxMessage.not_before)
-        .limit(1)
-    )
-    lease = await repo.session.scalar(
-        select(func.min(OutboxMessage.lease_until)).where(
-            OutboxMessage.status == SENDING, OutboxMessage.platform.in_(list(platforms))
-        )
-    )
+    variant, params = _platform_params(platforms)
+    pending = (await repo.core(_stmt(f"next_pending:{variant}"), params)).scalar()
+    lease = (await repo.core(_stmt(f"next_lease:{variant}"), params)).scalar()
     times = [t for t in (pending, lease) if t is not None]
     return min(times) if times else None
 
@@ -470,23 +422,34 @@ def _held(message: ClaimedMessage) -> Any:
 async def _set(repo: Repository, message: ClaimedMessage, **values: Any) -> bool:
     """Change a row we still hold; False if we no longer do (our lease ran out and another
     sender took it over: that one decides)."""
-    result = cast(
-        CursorResult[Any],
-        await repo.session.execute(
-            update(OutboxMessage)
-            .where(_held(message))
-            .values(claim_token=None, lease_until=None, **values)
-        ),
-    )
+    names = tuple(sorted(values))
+    stmt = _set_stmt(names)
+    params = {f"v_{k}": values[k] for k in names}
+    result = await repo.core(stmt, {**params, "b_id": message.id, "token": message.token})
     return result.rowcount == 1
+
+
+@functools.cache
+def _set_stmt(names: tuple[str, ...]) -> Any:
+    # One statement per set of columns (a handful: sent, retry, failed, released), built once.
+    return (
+        update(_outbox)
+        .where(
+            _outbox.c.id == bindparam("b_id"),
+            _outbox.c.status == SENDING,
+            _outbox.c.claim_token == bindparam("token"),
+        )
+        .values(
+            claim_token=None,
+            lease_until=None,
+            **{k: bindparam(f"v_{k}", type_=_outbox.c[k].type) for k in names},
+        )
+    )
 
 
 async def _forget(repo: Repository, message: ClaimedMessage) -> bool:
     """A reply that is delivered (or given up) is deleted: its text may be personal."""
-    result = cast(
-        CursorResult[Any],
-        await repo.session.execute(delete(OutboxMessage).where(_held(message))),
-    )
+    result = await repo.core(_forget_stmt(), {"b_id": message.id, "token": message.token})
     return result.rowcount == 1
 
 
@@ -560,14 +523,9 @@ async def renew(
     """Hold rows we still hold for longer (their sends are queued behind others of this
     process); False if any of them is no longer ours."""
     kept = 0
-    for message in messages:
-        result = cast(
-            CursorResult[Any],
-            await repo.session.execute(
-                update(OutboxMessage).where(_held(message)).values(lease_until=lease_until)
-            ),
-        )
-        kept += result.rowcount
+    for message in messages:  # row by row: not every driver counts a batch's rows
+        params = {"b_id": message.id, "token": message.token, "lease_until": lease_until}
+        kept += (await repo.core(_stmt("renew"), params)).rowcount
     return kept == len(messages)
 
 
@@ -716,6 +674,96 @@ def _claim_rows_stmt(column: str) -> Any:
         .with_for_update(skip_locked=True)
     )
 
+
+@functools.cache
+def _stmt(name: str) -> Any:
+    """The dispatcher's and the reply settle's statements, built once each (Core on the
+    table: an ORM statement re-plans its synchronisation on every call)."""
+    table = _outbox
+    when = bindparam("now", type_=table.c.not_before.type)
+    lease = bindparam("lease_until", type_=table.c.lease_until.type)
+    variant = name.rpartition(":")[2]
+    on_platforms = (
+        table.c.platform == bindparam("platform")
+        if variant == "one"
+        else table.c.platform.in_(bindparam("platforms", expanding=True))
+    )
+    if name == "release_expired":
+        return (
+            update(table)
+            .where(table.c.status == SENDING, table.c.lease_until <= when)
+            .values(status=PENDING, claim_token=None, lease_until=None, last_error="ClaimExpired")
+        )
+    if name.startswith("replied:"):
+        return (
+            select(table.c.chat_id)
+            .where(table.c.status == PENDING, table.c.kind == REPLY, on_platforms)
+            .order_by(table.c.not_before)
+            .limit(bindparam("limit"))
+        )
+    # No older message of the same chat is still pending or being sent. A scalar
+    # subquery, so the database looks it up per candidate row through the chat index (as an
+    # anti-join on a table without statistics, PostgreSQL planned it as a scan of the whole
+    # outbox per row).
+    older = table.alias("older")
+    first_of_chat = table.c.id == (
+        select(func.min(older.c.id))
+        .where(
+            older.c.platform == table.c.platform,
+            older.c.chat_id == table.c.chat_id,
+            or_(older.c.status == PENDING, older.c.status == SENDING),
+        )
+        .correlate(table)
+        .scalar_subquery()
+    )
+    if name.startswith("next_pending:"):
+        return (
+            select(table.c.not_before)
+            .where(table.c.status == PENDING, on_platforms, first_of_chat)
+            .order_by(table.c.not_before)
+            .limit(1)
+        )
+    if name.startswith("next_lease:"):
+        return select(func.min(table.c.lease_until)).where(
+            table.c.status == SENDING, on_platforms
+        )
+    if name.startswith(("first_of:", "due:")):
+        stmt = select(*(table.c[k] for k in _CLAIMED_COLUMNS)).where(
+            table.c.status == PENDING, table.c.not_before <= when, on_platforms, first_of_chat
+        )
+        if name.startswith("first_of:"):
+            stmt = stmt.where(table.c.chat_id.in_(bindparam("chat_ids", expanding=True)))
+        stmt = stmt.order_by(table.c.not_before, table.c.id).limit(bindparam("limit"))
+        return stmt.with_for_update(skip_locked=True, of=table)
+    if name == "claim":
+        return (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(status=SENDING, claim_token=bindparam("token"), lease_until=lease)
+        )
+    if name == "renew":
+        return (
+            update(table)
+            .where(
+                table.c.id == bindparam("b_id"),
+                table.c.status == SENDING,
+                table.c.claim_token == bindparam("token"),
+            )
+            .values(lease_until=lease)
+        )
+    raise KeyError(name)
+
+
+_CLAIMED_COLUMNS = (
+    "id",
+    "platform",
+    "chat_id",
+    "kind",
+    "payload",
+    "attempts",
+    "user_id",
+    "team_chat_id",
+)
 
 _TICK_STMTS: dict[str, Any] = {}
 

@@ -6,15 +6,17 @@ datetimes, whatever the database returns (SQLite has no timezone support at all)
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, DateTime
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-__all__ = ["JSONType", "UTCDateTime", "utcnow"]
+__all__ = ["JSONType", "UTCDateTime", "json_dumps", "json_loads", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -59,3 +61,18 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # JSONB on PostgreSQL (binary, indexable, compact); plain JSON text everywhere else.
 JSONType: TypeEngine[Any] = JSON().with_variant(JSONB(), "postgresql")
+
+
+def json_dumps(value: Any) -> str:
+    """JSON columns' text (the engine's `json_serializer`): orjson, which writes a turn's
+    profile, conversation and replies several times faster than the json module (issue 14:
+    encoding them was ~7% of a turn's CPU). What orjson refuses (an integer beyond 64 bits)
+    goes through the json module as before."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value)
+
+
+def json_loads(text: str | bytes) -> Any:
+    return orjson.loads(text)
