@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -69,6 +70,8 @@ _SQLITE_BEGIN_OPTION = "hipcoach_sqlite_begin"
 _PG_MIGRATION_LOCK_KEY = 0x68697063  # "hipc"
 
 T = TypeVar("T")
+
+_ENGINE_LOG = logging.getLogger("sqlalchemy.engine.Engine")
 
 
 def default_database_url() -> str:
@@ -242,6 +245,7 @@ class Database:
         # Inline SQLite driver: the writer's own connection, kept between transactions.
         self._writer_connection: AsyncConnection | None = None
         self._writer_connection_loop: asyncio.AbstractEventLoop | None = None
+        self._writer_connection_echo: tuple[Any, bool] = (False, False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -299,9 +303,15 @@ class Database:
 
     async def _own_writer_connection(self) -> AsyncConnection:
         loop = asyncio.get_running_loop()
-        if self._writer_connection is not None and self._writer_connection_loop is not loop:
+        # A connection decides at its start whether it logs statements: one kept from before
+        # an operator turned sqlalchemy.engine logging on or off is made again.
+        echo = (self.engine.echo, _ENGINE_LOG.isEnabledFor(logging.INFO))
+        if self._writer_connection is not None and (
+            self._writer_connection_loop is not loop or self._writer_connection_echo != echo
+        ):
             await self._drop_writer_connection()
         if self._writer_connection is None:
+            self._writer_connection_echo = echo
             connection = await self.engine.connect()
             await connection.execution_options(**{_SQLITE_BEGIN_OPTION: "IMMEDIATE"})
             raw = (await connection.get_raw_connection()).driver_connection
