@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
+from cachetools import LRUCache
 from sqlalchemy import Row
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -85,6 +86,9 @@ log = logging.getLogger("hipcoach.service")
 
 HISTORY_DAYS = 35
 TURN_ATTEMPTS = 4
+# Users whose engine values are kept between turns (a few KB each): the people in the
+# middle of a check-in on a club's server.
+STATE_CACHE_SIZE = 2048
 # A reply send is not started with less lease than this (or a third of it) left: it could
 # outlast the claim, and the dispatcher would send the reply a second time.
 SEND_MARGIN = timedelta(seconds=10)
@@ -192,6 +196,13 @@ class Coach:
         # Called once replies were left in the outbox for the dispatcher (committed, or
         # handed back after an attempt): the scheduler of this process wakes at once.
         self.on_queued: Callable[[], None] | None = None
+        # The engine's values of the users who just had a turn, by (id, version): a row
+        # written since (by any process) has another version, so an entry is never stale.
+        # The next turn then skips validating the row's JSON again (a check-in is ten turns
+        # in a few minutes), and a profile the turn left alone is not dumped again.
+        self._states: LRUCache[tuple[int, int], tuple[Profile, Conversation]] = LRUCache(
+            maxsize=STATE_CACHE_SIZE
+        )
 
     async def handle(
         self,
@@ -543,8 +554,12 @@ class Coach:
         self, repo: Repository, user: AnyUser, inbound: Inbound, now: datetime
     ) -> tuple[list[Outbound], bool]:
         """The replies, and whether the user deleted everything."""
-        profile = Profile.model_validate(user.profile or {})
-        conversation = Conversation.model_validate(user.conversation or {})
+        known = self._states.get((user.id, user.version))
+        if known is not None:
+            profile, conversation = known  # the step copies what it changes
+        else:
+            profile = Profile.model_validate(user.profile or {})
+            conversation = Conversation.model_validate(user.conversation or {})
         today = local_date(now, profile.timezone or "UTC")
         history = await load_history(repo, user.id, today)
         turn = Turn(
@@ -559,7 +574,7 @@ class Coach:
             result.conversation.flow or "-",
             len(result.effects),
         )
-        return await self._apply(repo, user, result, now, history, today)
+        return await self._apply(repo, user, result, now, history, today, profile)
 
     async def _apply(
         self,
@@ -569,6 +584,7 @@ class Coach:
         now: datetime,
         history: History,
         today: date,
+        profile_before: Profile,
     ) -> tuple[list[Outbound], bool]:
         replies = list(result.replies)
         deleted = False
@@ -692,8 +708,9 @@ class Coach:
             log.info("user deleted user=%s", user.id)
             return replies, True
         weekly_before = summaries.weekly_key(user.profile or {})
-        self._store_state(user, result, now)
+        self._store_state(user, result, now, unchanged=result.profile == profile_before)
         await repo.save_user(user)
+        self._states[(user.id, user.version)] = (result.profile, result.conversation)
         if summaries.weekly_key(user.profile) != weekly_before:
             await summaries.sync_weekly(repo, user, result.profile, now)
         return replies, False
@@ -703,7 +720,10 @@ class Coach:
         in-memory state), and the next prompt time if the schedule changed."""
         self._store_state(user, result, now)
 
-    def _store_state(self, user: UserState, result: Result, now: datetime) -> None:
+    def _store_state(
+        self, user: UserState, result: Result, now: datetime, *, unchanged: bool = False
+    ) -> None:
+        """`unchanged`: the turn left the profile as `user.profile` holds it (no dump)."""
         profile = result.profile
         until = profile.paused_until.isoformat() if profile.paused_until else None
         # Only an open-ended pause keeps the row out of the scheduler's sight; a dated one
@@ -716,7 +736,8 @@ class Coach:
             or (user.profile or {}).get("paused_until") != until
             or (user.next_checkin_at is None and profile.reminder_time is not None)
         )
-        user.profile = profile.model_dump(mode="json")
+        if not unchanged:
+            user.profile = profile.model_dump(mode="json")
         user.conversation = result.conversation.model_dump(mode="json")
         user.timezone = profile.timezone
         user.reminder_time = profile.reminder_time
