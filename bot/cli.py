@@ -178,6 +178,7 @@ async def chat(settings: Settings, _plan: Plan | None = None) -> int:
         await console.run(sys.stdin.readline, prompt=sys.stdin.isatty())
     finally:
         await scheduler.shutdown()
+        await coach.flush()
         await db.dispose()
     return 0
 
@@ -218,6 +219,7 @@ async def run(settings: Settings, plan: Plan) -> int:
         await scheduler.shutdown()
         for adapter in adapters:
             await adapter.stop()
+        await coach.flush()
         await db.dispose()
     return code
 
@@ -227,7 +229,8 @@ async def web(settings: Settings, plan: Plan) -> int:
 
     assert plan.http is not None
     db = await _open(settings)
-    adapters = _platform_adapters(settings, _coach(db))
+    coach = _coach(db)
+    adapters = _platform_adapters(settings, coach)
     try:
         for adapter in adapters:
             await _start(settings, adapter, adapter.start_web)
@@ -236,6 +239,7 @@ async def web(settings: Settings, plan: Plan) -> int:
     finally:
         for adapter in adapters:
             await adapter.stop()
+        await coach.flush()
         await db.dispose()
 
 
@@ -259,6 +263,7 @@ async def clock(settings: Settings, plan: Plan) -> int:
         await scheduler.shutdown()
         for adapter in adapters:
             await adapter.stop()
+        await coach.flush()
         await db.dispose()
 
 

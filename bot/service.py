@@ -139,6 +139,11 @@ def _skip_rest_of_today(user: AnyUser, profile: Profile, now: datetime) -> None:
     user.next_checkin_at = nxt
 
 
+def _forgettable(row: outbox.ClaimedMessage, outcome: sending.Outcome) -> bool:
+    """A delivered reply: its row is deleted (what it said may be personal)."""
+    return outcome.status == "sent" and row.kind == outbox.REPLY
+
+
 def history_window(today: date) -> tuple[date, date]:
     """The local dates (both included) whose rows `load_history` reads."""
     return today - timedelta(days=HISTORY_DAYS), today + timedelta(days=1)
@@ -199,7 +204,11 @@ class Coach:
         # The engine's values of the users who just had a turn, by (id, version): a row
         # written since (by any process) has another version, so an entry is never stale.
         # The next turn then skips validating the row's JSON again (a check-in is ten turns
-        # in a few minutes), and a profile the turn left alone is not dumped again.
+        # in a few minutes). Safe because the step never changes its input
+        # (tests/test_engine_purity.py): an entry is only ever read.
+        # Delivered replies not yet deleted (`_forget_soon`), and the task that will.
+        self._unforgotten: list[outbox.ClaimedMessage] = []
+        self._forgetting: asyncio.Task[None] | None = None
         self._states: LRUCache[tuple[int, int], tuple[Profile, Conversation]] = LRUCache(
             maxsize=STATE_CACHE_SIZE
         )
@@ -315,7 +324,12 @@ class Coach:
             if outcome.keeps_order:
                 rest = [r for r, _ in handled.claimed[n + 1 :]]  # after this one, in order
                 break
-        await self._settle(done, rest)
+        sent = [row for row, outcome in done if _forgettable(row, outcome)]
+        others = [(row, outcome) for row, outcome in done if not _forgettable(row, outcome)]
+        if others or rest:  # what the dispatcher must know of at once
+            await self._settle(others, rest)
+        if sent:
+            self._forget_soon(sent)
         if rest or any(outcome.status == "retry" for _, outcome in done):
             self._queued()
             return False
@@ -354,6 +368,38 @@ class Coach:
                 self.pacer.retry_after(row.platform, row.chat_id, float(error.seconds))
                 raise
 
+    def _forget_soon(self, rows: list[outbox.ClaimedMessage]) -> None:
+        """Delivered replies are deleted by the next write transaction of this process: a
+        turn starting now takes them into its own (one commit instead of two per turn,
+        ~15% of a turn's CPU on SQLite), else a task does on the loop's next round. Until
+        then the rows stay held by us: a crash in that moment sends them again after
+        their lease (at least once, as a crash between a send and its record always did)."""
+        self._unforgotten.extend(rows)
+        if self._forgetting is None or self._forgetting.done():
+            self._forgetting = asyncio.get_running_loop().create_task(self._forget_pending())
+
+    def _take_unforgotten(self) -> list[outbox.ClaimedMessage]:
+        rows, self._unforgotten = self._unforgotten, []
+        return rows
+
+    def _give_back(self, rows: list[outbox.ClaimedMessage]) -> None:
+        """The transaction that took them failed: they go with the next one."""
+        if rows:
+            self._forget_soon(rows)
+
+    async def _forget_pending(self) -> None:
+        await asyncio.sleep(0)  # a turn about to start takes them instead
+        while self._unforgotten:
+            rows = self._take_unforgotten()
+            await self._settle([], [], sent=rows)
+
+    async def flush(self) -> None:
+        """Record what was sent and not yet recorded (before the database is closed)."""
+        while self._forgetting is not None and not self._forgetting.done():
+            await asyncio.shield(self._forgetting)
+        if self._unforgotten:
+            await self._settle([], [], sent=self._take_unforgotten())
+
     def _queued(self) -> None:
         if self.on_queued is not None:
             self.on_queued()
@@ -362,9 +408,12 @@ class Coach:
         self,
         done: list[tuple[outbox.ClaimedMessage, sending.Outcome]],
         rest: list[outbox.ClaimedMessage],
+        *,
+        sent: Sequence[outbox.ClaimedMessage] = (),
     ) -> None:
-        """Record the outcomes. A database outage is waited out for as long as the claim
-        holds: once its lease runs out, a sent reply would be sent again."""
+        """Record the outcomes (`sent`: delivered replies, deleted). A database outage is
+        waited out for as long as the claim holds: once its lease runs out, a sent reply
+        would be sent again."""
         give_up = time.monotonic() + sending.lease_from_env().total_seconds()
         delay = 0.2
         while True:
@@ -373,9 +422,7 @@ class Coach:
                 async with self.db.transaction() as repo:
                     if rest:
                         await outbox.release(repo, rest, now)
-                    delivered = [
-                        r for r, o in done if o.status == "sent" and r.kind == outbox.REPLY
-                    ]
+                    delivered = [r for r, o in done if _forgettable(r, o)] + list(sent)
                     if delivered:
                         await outbox.forget_sent_replies(repo, delivered)
                     for row, outcome in done:
@@ -393,7 +440,23 @@ class Coach:
     async def _handle_once(
         self, inbound: Inbound, token: str | None, fallback: Sequence[Outbound]
     ) -> Handled:
+        taken = self._take_unforgotten()
+        try:
+            return await self._turn_transaction(inbound, token, fallback, taken)
+        except BaseException:
+            self._give_back(taken)
+            raise
+
+    async def _turn_transaction(
+        self,
+        inbound: Inbound,
+        token: str | None,
+        fallback: Sequence[Outbound],
+        sent: list[outbox.ClaimedMessage],
+    ) -> Handled:
         async with self.db.transaction() as repo:
+            if sent:  # delivered replies of earlier turns (`_forget_soon`), first
+                await outbox.forget_sent_replies(repo, sent)
             if not await repo.claim_event(inbound.platform, inbound.event_id):
                 log.info("duplicate event platform=%s event=%s", inbound.platform, inbound.event_id)
                 return Handled(duplicate=True)
@@ -574,7 +637,7 @@ class Coach:
             result.conversation.flow or "-",
             len(result.effects),
         )
-        return await self._apply(repo, user, result, now, history, today, profile)
+        return await self._apply(repo, user, result, now, history, today)
 
     async def _apply(
         self,
@@ -584,7 +647,6 @@ class Coach:
         now: datetime,
         history: History,
         today: date,
-        profile_before: Profile,
     ) -> tuple[list[Outbound], bool]:
         replies = list(result.replies)
         deleted = False
@@ -708,7 +770,7 @@ class Coach:
             log.info("user deleted user=%s", user.id)
             return replies, True
         weekly_before = summaries.weekly_key(user.profile or {})
-        self._store_state(user, result, now, unchanged=result.profile == profile_before)
+        self._store_state(user, result, now)
         await repo.save_user(user)
         self._states[(user.id, user.version)] = (result.profile, result.conversation)
         if summaries.weekly_key(user.profile) != weekly_before:
@@ -720,10 +782,7 @@ class Coach:
         in-memory state), and the next prompt time if the schedule changed."""
         self._store_state(user, result, now)
 
-    def _store_state(
-        self, user: UserState, result: Result, now: datetime, *, unchanged: bool = False
-    ) -> None:
-        """`unchanged`: the turn left the profile as `user.profile` holds it (no dump)."""
+    def _store_state(self, user: UserState, result: Result, now: datetime) -> None:
         profile = result.profile
         until = profile.paused_until.isoformat() if profile.paused_until else None
         # Only an open-ended pause keeps the row out of the scheduler's sight; a dated one
@@ -736,8 +795,7 @@ class Coach:
             or (user.profile or {}).get("paused_until") != until
             or (user.next_checkin_at is None and profile.reminder_time is not None)
         )
-        if not unchanged:
-            user.profile = profile.model_dump(mode="json")
+        user.profile = profile.model_dump(mode="json")
         user.conversation = result.conversation.model_dump(mode="json")
         user.timezone = profile.timezone
         user.reminder_time = profile.reminder_time

@@ -80,6 +80,9 @@ class Chat:
     async def deliver(self, inbound: Inbound) -> list[Outbound]:
         # The replies are "shown" as they are sent, as an adapter's sender would.
         self.replies = await self.coach.handle(inbound, send=self._shown)
+        # As the loop would on its next round: what was sent is recorded, so a test reading
+        # the database sees the turn settled.
+        await self.coach.flush()
         for reply in self.replies:
             if reply.edit_ref is None:
                 self._messages += 1

@@ -350,13 +350,18 @@ class ConsoleActor:
             return seen_outbound(
                 await self.chat.deliver(self.chat.inbound(InboundKind.TEXT, text=text))
             )
-        return seen_outbound(await self.console.type_line(text))
+        return await self._typed(text)
 
     async def command(self, word: str, args: str) -> Seen:
         if self.chat.chat_kind == ChatKind.GROUP:
             inbound = self.chat.inbound(InboundKind.COMMAND, command=word, text=args)
             return seen_outbound(await self.chat.deliver(inbound))
-        return seen_outbound(await self.console.type_line(f"{word} {args}"))
+        return await self._typed(f"{word} {args}")
+
+    async def _typed(self, line: str) -> Seen:
+        seen = seen_outbound(await self.console.type_line(line))
+        await self.console.coach.flush()  # what was shown is recorded as sent
+        return seen
 
     async def press(self, payload: str) -> Seen:
         return seen_outbound(await self.chat.tap(payload))

@@ -136,6 +136,7 @@ async def test_a_reply_queued_behind_its_chat_longer_than_a_claim_lasts_still_go
     sender = RecordingSender(clock)
     assert await coach.deliver(handled, sender.send)
     assert HELP in sender.texts()[0]
+    await coach.flush()
     assert await outbox_rows(db) == []  # recorded as sent: nothing goes again
     assert await scheduler(db, coach, RecordingSender(clock), clock).dispatch(clock.now) == 0
 

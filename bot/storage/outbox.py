@@ -724,9 +724,7 @@ def _stmt(name: str) -> Any:
             .limit(1)
         )
     if name.startswith("next_lease:"):
-        return select(func.min(table.c.lease_until)).where(
-            table.c.status == SENDING, on_platforms
-        )
+        return select(func.min(table.c.lease_until)).where(table.c.status == SENDING, on_platforms)
     if name.startswith(("first_of:", "due:")):
         stmt = select(*(table.c[k] for k in _CLAIMED_COLUMNS)).where(
             table.c.status == PENDING, table.c.not_before <= when, on_platforms, first_of_chat
