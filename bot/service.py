@@ -71,6 +71,7 @@ from bot.engine.turn import (
     Turn,
     WarmupRecord,
 )
+from bot.holds import Holds
 from bot.payload import encode
 from bot.report import summaries
 from bot.sanitize import sanitize_inbound
@@ -206,6 +207,8 @@ class Coach:
         # The next turn then skips validating the row's JSON again (a check-in is ten turns
         # in a few minutes). Safe because the step never changes its input
         # (tests/test_engine_purity.py): an entry is only ever read.
+        # The replies this process claimed and has not sent yet, their claims kept alive.
+        self.holds = Holds(db, self.clock, sending.lease_from_env)
         # Delivered replies not yet deleted (`_forget_soon`), and the task that will.
         self._unforgotten: list[outbox.ClaimedMessage] = []
         self._forgetting: asyncio.Task[None] | None = None
@@ -251,6 +254,7 @@ class Coach:
         for attempt in range(1, TURN_ATTEMPTS + 1):
             try:
                 handled = await self._handle_once(inbound, claim_token, fallback)
+                self._hold(handled)
                 if len(handled.claimed) < len(handled.replies):
                     self._queued()  # some wait for the dispatcher
                 return handled
@@ -272,26 +276,39 @@ class Coach:
                     type(error).__name__,
                 )
                 handled = await self._refused(inbound, claim_token)
+                self._hold(handled)
                 if len(handled.claimed) < len(handled.replies):
                     self._queued()
                 return handled
         raise RuntimeError(f"could not serialise turn for event {inbound.event_id}")
+
+    def _hold(self, handled: Handled) -> None:
+        if handled.claimed:
+            assert handled.lease_until is not None
+            self.holds.hold((row for row, _ in handled.claimed), handled.lease_until)
 
     async def deliver(self, handled: Handled, send: Send) -> bool:
         """Send the replies this process holds, in order, one attempt each; record every
         outcome in one transaction. Returns whether they are done with: False when some
         were left to the dispatcher (a 429, the claim running out), so that a caller
         holding the chat's next replies hands those back too (`hand_back`)."""
+        try:
+            return await self._deliver_held(handled, send)
+        finally:
+            self.holds.drop(row for row, _ in handled.claimed)
+
+    async def _deliver_held(self, handled: Handled, send: Send) -> bool:
         if not handled.claimed:
             return True
         assert handled.lease_until is not None
         lease = sending.lease_from_env()
         margin = min(SEND_MARGIN, lease / 3)
-        lease_until = handled.lease_until
         done: list[tuple[outbox.ClaimedMessage, sending.Outcome]] = []
         rest: list[outbox.ClaimedMessage] = []
         for n, (row, message) in enumerate(handled.claimed):
             ahead = timedelta(seconds=self._ready_in(row))
+            # Kept alive while it waits (bot/holds.py); None once another sender took it.
+            lease_until = self.holds.until(row) or handled.lease_until
             if self.clock() + ahead + margin > lease_until:
                 held = [r for r, _ in handled.claimed[n:]]
                 # Queued behind this process's own sends (a chat's chain, a club's burst):
@@ -301,7 +318,7 @@ class Coach:
                 if ahead + margin >= lease or not await self._renew(held, renewed_until):
                     rest = held
                     break
-                lease_until = renewed_until
+                self.holds.renewed(held, renewed_until)
             error: Exception | None = None
             try:
                 await self._paced_send(row, message, send)
@@ -347,7 +364,10 @@ class Coach:
         """Give the replies this process holds to the dispatcher unsent: an older reply of
         their chat was left to it, and these must go after that one."""
         if handled.claimed:
-            await self._settle([], [row for row, _ in handled.claimed])
+            try:
+                await self._settle([], [row for row, _ in handled.claimed])
+            finally:
+                self.holds.drop(row for row, _ in handled.claimed)
             self._queued()
 
     def _ready_in(self, row: outbox.ClaimedMessage) -> float:
@@ -394,7 +414,9 @@ class Coach:
             await self._settle([], [], sent=rows)
 
     async def flush(self) -> None:
-        """Record what was sent and not yet recorded (before the database is closed)."""
+        """Record what was sent and not yet recorded, and stop renewing what is held
+        (before the database is closed)."""
+        await self.holds.close()
         while self._forgetting is not None and not self._forgetting.done():
             await asyncio.shield(self._forgetting)
         if self._unforgotten:

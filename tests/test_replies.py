@@ -3,7 +3,10 @@ within a chat, each once (bot/service.py, bot/sending.py)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from bot.delivery import RetryAfter
 from bot.engine.events import InboundKind, Outbound
@@ -157,3 +160,38 @@ async def test_a_reply_whose_claim_was_taken_over_is_left_to_the_dispatcher(
     sender = RecordingSender(clock)
     assert await scheduler(db, coach, sender, clock).dispatch(clock.now) == 1
     assert HELP in sender.texts()[0]
+
+
+async def test_a_reply_stuck_in_a_burst_longer_than_its_claim_stays_ours_and_goes_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A club's burst on the real clock: the reply waits for its send slot three times as
+    long as a claim lasts, while the dispatcher keeps looking for claims that ran out. The
+    claim is kept alive meanwhile (bot/holds.py), so the dispatcher never takes the reply
+    over and sends it a second time."""
+    monkeypatch.setenv("HIPCOACH_SENDING_LEASE_SECONDS", "0.6")
+    coach = Coach(db)
+    chat = Chat(coach)
+    handled = await coach.record(chat.inbound(InboundKind.COMMAND, command="help"))
+    assert len(handled.claimed) == 1 and len(coach.holds) == 1
+    slot = asyncio.Event()
+    sent: list[str] = []
+
+    async def slow_send(message: Outbound) -> None:
+        await slot.wait()  # waiting behind the burst
+        sent.append(message.text)
+
+    delivery = asyncio.create_task(coach.deliver(handled, slow_send))
+    dispatcher = RecordingSender(Clock())
+    for _ in range(18):  # 1.8 s, three claims' worth
+        await asyncio.sleep(0.1)
+        async with db.transaction() as repo:
+            assert await outbox.release_expired_claims(repo, datetime.now(UTC)) == 0
+    slot.set()
+    assert await delivery
+    await coach.flush()
+    assert len(sent) == 1 and HELP in sent[0]
+    assert len(coach.holds) == 0
+    assert await outbox_rows(db) == []
+    sched = Scheduler(db, coach, {"console": dispatcher}, config=TEST_CONFIG)
+    assert await sched.dispatch() == 0

@@ -71,6 +71,8 @@ __all__ = [
     "next_due",
     "release",
     "release_expired_claims",
+    "renew",
+    "renew_each",
     "write_users",
 ]
 
@@ -527,6 +529,18 @@ async def renew(
         params = {"b_id": message.id, "token": message.token, "lease_until": lease_until}
         kept += (await repo.core(_stmt("renew"), params)).rowcount
     return kept == len(messages)
+
+
+async def renew_each(
+    repo: Repository, messages: Sequence[ClaimedMessage], lease_until: datetime
+) -> set[int]:
+    """`renew` for rows held for different senders: the ids of those still ours."""
+    kept = set()
+    for message in messages:
+        params = {"b_id": message.id, "token": message.token, "lease_until": lease_until}
+        if (await repo.core(_stmt("renew"), params)).rowcount == 1:
+            kept.add(message.id)
+    return kept
 
 
 async def move_chat(
