@@ -140,6 +140,22 @@ def _skip_rest_of_today(user: AnyUser, profile: Profile, now: datetime) -> None:
     user.next_checkin_at = nxt
 
 
+@dataclass(frozen=True)
+class _KnownState:
+    """A user's engine values after their last turn, and the JSON written for them."""
+
+    profile: Profile
+    conversation: Conversation
+    profile_json: dict[str, Any]
+    conversation_json: dict[str, Any]
+
+    def holds(self, user: AnyUser) -> bool:
+        return user.profile == self.profile_json and user.conversation == self.conversation_json
+
+
+SENT_REPLY = sending.Outcome("sent", 0)
+
+
 def _forgettable(row: outbox.ClaimedMessage, outcome: sending.Outcome) -> bool:
     """A delivered reply: its row is deleted (what it said may be personal)."""
     return outcome.status == "sent" and row.kind == outbox.REPLY
@@ -202,17 +218,18 @@ class Coach:
         # Called once replies were left in the outbox for the dispatcher (committed, or
         # handed back after an attempt): the scheduler of this process wakes at once.
         self.on_queued: Callable[[], None] | None = None
-        # The engine's values of the users who just had a turn, by (id, version): a row
-        # written since (by any process) has another version, so an entry is never stale.
-        # The next turn then skips validating the row's JSON again (a check-in is ten turns
-        # in a few minutes). Safe because the step never changes its input
-        # (tests/test_engine_purity.py): an entry is only ever read.
         # The replies this process claimed and has not sent yet, their claims kept alive.
         self.holds = Holds(db, self.clock, sending.lease_from_env)
         # Delivered replies not yet deleted (`_forget_soon`), and the task that will.
         self._unforgotten: list[outbox.ClaimedMessage] = []
         self._forgetting: asyncio.Task[None] | None = None
-        self._states: LRUCache[tuple[int, int], tuple[Profile, Conversation]] = LRUCache(
+        # The engine's values of the users who just had a turn, by (id, version), with the
+        # JSON they were written as: used only while the row still holds exactly that JSON
+        # (an edit by hand or by a migration may not move the version on). The next turn
+        # then skips validating the row's JSON again (a check-in is ten turns in a few
+        # minutes; comparing two dicts costs a fraction of that). Safe because the step
+        # never changes its input (tests/test_engine_purity.py): an entry is only read.
+        self._states: LRUCache[tuple[int, int], _KnownState] = LRUCache(
             maxsize=STATE_CACHE_SIZE
         )
 
@@ -343,6 +360,8 @@ class Coach:
                 break
         sent = [row for row, outcome in done if _forgettable(row, outcome)]
         others = [(row, outcome) for row, outcome in done if not _forgettable(row, outcome)]
+        if not self.db.is_sqlite:
+            others, sent = [*others, *((row, SENT_REPLY) for row in sent)], []
         if others or rest:  # what the dispatcher must know of at once
             await self._settle(others, rest)
         if sent:
@@ -393,7 +412,11 @@ class Coach:
         turn starting now takes them into its own (one commit instead of two per turn,
         ~15% of a turn's CPU on SQLite), else a task does on the loop's next round. Until
         then the rows stay held by us: a crash in that moment sends them again after
-        their lease (at least once, as a crash between a send and its record always did)."""
+        their lease (at least once, as a crash between a send and its record always did).
+
+        SQLite only: with its one writer at a time, the chat's next turn sees them gone. On
+        PostgreSQL a turn running beside the one that took them would still see them held
+        and queue its own replies behind them, so there they are deleted at once."""
         self._unforgotten.extend(rows)
         if self._forgetting is None or self._forgetting.done():
             self._forgetting = asyncio.get_running_loop().create_task(self._forget_pending())
@@ -640,8 +663,8 @@ class Coach:
     ) -> tuple[list[Outbound], bool]:
         """The replies, and whether the user deleted everything."""
         known = self._states.get((user.id, user.version))
-        if known is not None:
-            profile, conversation = known  # the step copies what it changes
+        if known is not None and known.holds(user):
+            profile, conversation = known.profile, known.conversation
         else:
             profile = Profile.model_validate(user.profile or {})
             conversation = Conversation.model_validate(user.conversation or {})
@@ -794,7 +817,9 @@ class Coach:
         weekly_before = summaries.weekly_key(user.profile or {})
         self._store_state(user, result, now)
         await repo.save_user(user)
-        self._states[(user.id, user.version)] = (result.profile, result.conversation)
+        self._states[(user.id, user.version)] = _KnownState(
+            result.profile, result.conversation, user.profile, user.conversation
+        )
         if summaries.weekly_key(user.profile) != weekly_before:
             await summaries.sync_weekly(repo, user, result.profile, now)
         return replies, False
