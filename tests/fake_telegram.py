@@ -187,7 +187,7 @@ class FakeTelegram:
             return web.json_response(
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
-        method = request.match_info["method"]
+        method = self.method_of(request)
         params: dict[str, Any] = {}
         files: dict[str, tuple[str, bytes]] = {}
         if request.content_type == "application/json":
@@ -241,6 +241,12 @@ class FakeTelegram:
                 body["parameters"] = error.parameters
             return web.json_response(body, status=error.code)
         return web.json_response({"ok": True, "result": result})
+
+    def method_of(self, request: web.Request) -> str:
+        """The method a request calls, in the Bot API's spelling: Telegram reads method
+        names case-insensitively ("sendmessage" is sendMessage), and so does this fake."""
+        name = request.match_info["method"]
+        return _METHODS.get(name.lower(), name)
 
     def _chat_gate(self, method: str, params: dict[str, Any]) -> asyncio.Event | None:
         if not self.chat_gates or not method.startswith(("send", "edit")):
@@ -804,3 +810,7 @@ class FakeTelegram:
     def last_keyboard_message(self, chat_id: int) -> Sent | None:
         with_buttons = [m for (chat, _), m in self.messages.items() if chat == chat_id and m.markup]
         return with_buttons[-1] if with_buttons else None
+
+
+# Lower-cased method name -> the Bot API's spelling, for every method this fake answers.
+_METHODS = {name[4:].lower(): name[4:] for name in dir(FakeTelegram) if name.startswith("api_")}

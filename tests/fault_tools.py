@@ -219,7 +219,7 @@ class FaultyTelegram(FakeTelegram):
     # --- the server ----------------------------------------------------------------------------
 
     async def _dispatch(self, request: web.Request) -> web.Response:
-        method = request.match_info["method"]
+        method = self.method_of(request)
         fault = self._next_fault(method)
         if fault is None:
             return await super()._dispatch(request)

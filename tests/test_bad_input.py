@@ -380,7 +380,7 @@ class StrictTelegram(FakeTelegram):
     async def _dispatch(self, request: web.Request) -> web.Response:
         response = await super()._dispatch(request)
         if response.status != 200:
-            self.refused.append((request.match_info["method"], (response.text or "")[:300]))
+            self.refused.append((self.method_of(request), (response.text or "")[:300]))
         return response
 
 
