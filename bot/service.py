@@ -682,7 +682,7 @@ class Coach:
             result.conversation.flow or "-",
             len(result.effects),
         )
-        return await self._apply(repo, user, result, now, history, today)
+        return await self._apply(repo, user, result, now, history, today, profile)
 
     async def _apply(
         self,
@@ -692,6 +692,7 @@ class Coach:
         now: datetime,
         history: History,
         today: date,
+        profile_before: Profile,
     ) -> tuple[list[Outbound], bool]:
         replies = list(result.replies)
         deleted = False
@@ -815,7 +816,9 @@ class Coach:
             log.info("user deleted user=%s", user.id)
             return replies, True
         weekly_before = summaries.weekly_key(user.profile or {})
-        self._store_state(user, result, now)
+        # A profile the turn left as it was read keeps its stored JSON (the step never
+        # changes its input, so equal means unchanged: tests/test_engine_purity.py).
+        self._store_state(user, result, now, unchanged=result.profile == profile_before)
         await repo.save_user(user)
         self._states[(user.id, user.version)] = _KnownState(
             result.profile, result.conversation, user.profile, user.conversation
@@ -829,7 +832,10 @@ class Coach:
         in-memory state), and the next prompt time if the schedule changed."""
         self._store_state(user, result, now)
 
-    def _store_state(self, user: UserState, result: Result, now: datetime) -> None:
+    def _store_state(
+        self, user: UserState, result: Result, now: datetime, *, unchanged: bool = False
+    ) -> None:
+        """`unchanged`: the turn left the profile as `user.profile` holds it (no dump)."""
         profile = result.profile
         until = profile.paused_until.isoformat() if profile.paused_until else None
         # Only an open-ended pause keeps the row out of the scheduler's sight; a dated one
@@ -842,7 +848,8 @@ class Coach:
             or (user.profile or {}).get("paused_until") != until
             or (user.next_checkin_at is None and profile.reminder_time is not None)
         )
-        user.profile = profile.model_dump(mode="json")
+        if not unchanged:
+            user.profile = profile.model_dump(mode="json")
         user.conversation = result.conversation.model_dump(mode="json")
         user.timezone = profile.timezone
         user.reminder_time = profile.reminder_time

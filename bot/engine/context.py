@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from bot.engine.events import Attachment, Button, ChatKind, Outbound, Topic
 from bot.engine.localtime import local_date, to_local
-from bot.engine.payload import Answer, GoBack, encode
+from bot.engine.payload import GoBack, answer_payload, encode
 from bot.engine.state import Conversation, Profile
 from bot.engine.turn import Effect, History, Turn
 from content.loader import Content
@@ -158,7 +158,7 @@ class Ctx:
 
     def question_buttons(self) -> list[list[Button]]:
         buttons = [
-            Button(label=label, payload=encode(Answer(self.conv.turn, value)))
+            Button(label=label, payload=answer_payload(self.conv.turn, value))
             for value, label in self.conv.options
         ]
         cols = max(1, self.conv.columns)

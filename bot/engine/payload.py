@@ -154,10 +154,23 @@ def small_int(text: str, max_digits: int) -> int | None:
     return int(text)
 
 
+def answer_payload(turn: int, value: str) -> str:
+    """`encode(Answer(turn, value))`, without building the Answer: a question's buttons
+    are made on nearly every turn (eleven for a 0-10 pain scale)."""
+    text = f"{turn}:{value}"
+    return text if len(text) <= MAX_BYTES // 4 else _checked(text)
+
+
+def _checked(text: str) -> str:
+    if len(text.encode()) > MAX_BYTES:
+        raise PayloadTooLong(f"button payload of {len(text.encode())} bytes: {text[:40]!r}")
+    return text
+
+
 def encode(payload: Payload) -> str:
     match payload:
         case Answer(turn=turn, value=value):
-            text = f"{turn}:{value}"
+            return answer_payload(turn, value)
         case LogEntry(day=day, exercise_id=exercise_id, code=code):
             if code not in LOG_OUTCOMES:
                 raise ValueError(f"unknown log outcome {code!r}")
@@ -172,9 +185,7 @@ def encode(payload: Payload) -> str:
             text = f"x:b:{turn}"
         case _:
             text = next(k for k, v in _FIXED.items() if v == payload)
-    if len(text.encode()) > MAX_BYTES:
-        raise PayloadTooLong(f"button payload of {len(text.encode())} bytes: {text[:40]!r}")
-    return text
+    return _checked(text)
 
 
 def decode(text: str) -> Payload | None:

@@ -113,9 +113,10 @@ def _queued_max(qid: str, content: Content) -> Level:
     return _item_max(content.screen_item(ref))
 
 
-def _useless(qid: str, scr: dict[str, Any], content: Content) -> bool:
+def _useless(qid: str, scr: dict[str, Any], content: Content, current: Level) -> bool:
     """A question that cannot change the outcome: everything it asks is known, or (once
-    the level escalates) nothing it could open is worse than the level already reached."""
+    the level escalates, `current` being the level reached) nothing it could open is worse
+    than that."""
     kind, _, ref = qid.partition(":")
     ans: dict[str, str] = scr["ans"]
     if kind == "g":
@@ -129,14 +130,16 @@ def _useless(qid: str, scr: dict[str, Any], content: Content) -> bool:
         minis = [m for m in content.screen.mini if kind == "m" or m.id == ref]
         if all(r in ans for m in minis for r in m.rows):
             return True
-    current = Level.worst(*(Level(v) for v in scr["lv"].values()))
     return current.escalates and _queued_max(qid, content).rank <= current.rank
 
 
 def next_question(data: dict[str, Any], content: Content) -> ScreenQuestion | None:
     scr = data["scr"]
     queue: list[str] = scr["queue"]
-    while queue and _useless(queue[0], scr, content):
+    # The level reached so far: worked out once, not for each question skipped (it was a
+    # good part of a screening turn's CPU); skipping questions does not change it.
+    current = Level.worst(*(Level(v) for v in scr["lv"].values()))
+    while queue and _useless(queue[0], scr, content, current):
         queue.pop(0)
     if not queue:
         return None

@@ -44,6 +44,9 @@ class Plan:
     binds: tuple[Processor, ...]
     results: tuple[Processor, ...]
     row: type[tuple[Any, ...]] | None  # None: the statement returns no rows
+    # (column index, processor) of the result columns that have one: only those are
+    # converted (most of a history row's columns are integers and strings, passed as is).
+    converted: tuple[tuple[int, Callable[[Any], Any]], ...] = ()
 
 
 class LeanResult:
@@ -108,7 +111,8 @@ def _compile(stmt: Any, dialect: Dialect) -> Plan | None:
     columns = compiled._result_columns
     results = tuple(entry[3]._cached_result_processor(dialect, None) for entry in columns)
     row = _row_class([entry[0] for entry in columns]) if columns else None
-    return Plan(str(compiled), names, fixed, binds, results, row)
+    converted = tuple((n, p) for n, p in enumerate(results) if p is not None)
+    return Plan(str(compiled), names, fixed, binds, results, row, converted)
 
 
 def _values(plan: Plan, params: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -122,12 +126,12 @@ def _values(plan: Plan, params: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def _row(plan: Plan, raw: Sequence[Any]) -> Any:
     assert plan.row is not None
-    return plan.row(
-        *(
-            process(value) if process is not None else value
-            for process, value in zip(plan.results, raw, strict=True)
-        )
-    )
+    if not plan.converted:
+        return plan.row(*raw)
+    values = list(raw)
+    for n, process in plan.converted:
+        values[n] = process(values[n])
+    return plan.row(*values)
 
 
 def takes(plan: Plan, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> bool:
