@@ -156,6 +156,18 @@ class _KnownState:
 SENT_REPLY = sending.Outcome("sent", 0)
 
 
+def _conversation_json(conversation: Conversation) -> dict[str, Any]:
+    """The conversation as stored. Its `data` is plain JSON the flows keep (a screen's
+    queue and answers, the lines gathered so far), put in as it is: pydantic inspects each
+    value of an `Any` field to dump it, the biggest part of a turn's dump. Were a flow to
+    leave a value there that JSON turns into something else (a date, a tuple), the row
+    would read back different from what was written and the Coach's kept values would not
+    be used (`_KnownState.holds`): it is checked, not assumed."""
+    dumped = conversation.model_dump(mode="json", exclude={"data"})
+    dumped["data"] = conversation.data
+    return dumped
+
+
 def _forgettable(row: outbox.ClaimedMessage, outcome: sending.Outcome) -> bool:
     """A delivered reply: its row is deleted (what it said may be personal)."""
     return outcome.status == "sent" and row.kind == outbox.REPLY
@@ -850,7 +862,7 @@ class Coach:
         )
         if not unchanged:
             user.profile = profile.model_dump(mode="json")
-        user.conversation = result.conversation.model_dump(mode="json")
+        user.conversation = _conversation_json(result.conversation)
         user.timezone = profile.timezone
         user.reminder_time = profile.reminder_time
         user.paused = paused_for_good

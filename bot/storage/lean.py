@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Dialect
 
-__all__ = ["LeanResult", "Plan", "execute", "plan_for", "takes"]
+__all__ = ["Bound", "LeanResult", "Plan", "execute", "plan_for", "takes"]
 
 Processor = Callable[[Any], Any] | None
 
@@ -141,33 +141,59 @@ def takes(plan: Plan, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -
     return plan.row is None or isinstance(params, Mapping) or len(params) <= 1
 
 
+@dataclass(frozen=True)
+class Bound:
+    """What `execute` needs of a connection, looked up once per transaction (each lookup
+    walks SQLAlchemy's proxies: a few percent of a turn when done per statement)."""
+
+    connection: Connection
+    raw: Any  # the sqlite3 connection
+    listeners: Any  # before_cursor_execute listeners, None when there are none
+    hide: bool  # hide parameters in errors, as SQLAlchemy's own errors do
+    dbapi_error: type[Exception]
+
+    @classmethod
+    def of(cls, connection: Connection) -> Bound:
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        listeners = connection.dispatch.before_cursor_execute
+        return cls(
+            connection,
+            raw,
+            listeners if listeners else None,
+            connection.engine.hide_parameters,
+            connection.dialect.loaded_dbapi.Error,
+        )
+
+
 def execute(
-    connection: Connection, plan: Plan, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    bound: Bound | Connection,
+    plan: Plan,
+    params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
 ) -> LeanResult:
     """Run `plan` with one set of parameters or a batch (see `takes`), on the connection's
     open transaction."""
-    raw = connection.connection.driver_connection
-    assert raw is not None
-    listeners = connection.dispatch.before_cursor_execute
+    if not isinstance(bound, Bound):
+        bound = Bound.of(bound)
+    connection, raw, listeners, hide = bound.connection, bound.raw, bound.listeners, bound.hide
     batch = [params] if isinstance(params, Mapping) else list(params)
-    hide = connection.engine.hide_parameters  # as SQLAlchemy's own errors do
     try:
         values = [_values(plan, p) for p in batch]
     except Exception as error:  # a type processor refused a value
         message = f"({type(error).__module__}.{type(error).__qualname__}) {error}"
         raise exc.StatementError(message, plan.sql, params, error, hide_parameters=hide) from error
-    dbapi_error = connection.dialect.loaded_dbapi.Error
+    dbapi_error = bound.dbapi_error
     cursor = raw.cursor()
     try:
         if plan.row is None and len(values) > 1:
-            if listeners:
+            if listeners is not None:
                 listeners(connection, cursor, plan.sql, values, None, True)
             cursor.executemany(plan.sql, values)
             return LeanResult([], cursor.rowcount)
         rows: list[Any] = []
         counts = []
         for one in values:
-            if listeners:
+            if listeners is not None:
                 listeners(connection, cursor, plan.sql, one, None, False)
             cursor.execute(plan.sql, one)
             if plan.row is not None:

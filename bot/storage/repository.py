@@ -105,6 +105,7 @@ class Repository:
         self._connection: Connection = connection.sync_connection
         self.dialect_name: str = connection.dialect.name
         self._session: AsyncSession | None = None
+        self._bound: lean.Bound | None = None  # the inline SQLite driver's, at first use
 
     @property
     def session(self) -> AsyncSession:
@@ -148,7 +149,9 @@ class Repository:
             plan = lean.plan_for(stmt, self._connection.dialect)
             given = {} if params is None else params
             if plan is not None and (few or lean.takes(plan, given)):
-                return lean.execute(self._connection, plan, given)
+                if self._bound is None:
+                    self._bound = lean.Bound.of(self._connection)
+                return lean.execute(self._bound, plan, given)
             return self._connection.execute(stmt, params)
         return await greenlet_spawn(self._connection.execute, stmt, params)
 
