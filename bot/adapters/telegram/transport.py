@@ -13,11 +13,15 @@ Timeouts and failures map to what PTB's own transport raises: `TimedOut` for a t
 
 from __future__ import annotations
 
+import functools
+from urllib.parse import urlencode
+
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+from yarl import URL
 
 # PTB's own defaults for HTTPXRequest.
 READ_TIMEOUT = 5.0
@@ -78,17 +82,34 @@ class AiohttpRequest(BaseRequest):
         parts = [t for t in (connect, write, read) if t is not None]
         total = sum(parts) if len(parts) == 3 else None
         timeout = aiohttp.ClientTimeout(total=total, connect=connect, sock_read=read)
-        body: aiohttp.FormData | dict[str, str] | None = None
-        if request_data is not None:
-            body = _form(request_data) if files else request_data.json_parameters
+        body: aiohttp.FormData | bytes | None = None
+        headers = None
+        if request_data is not None and files:
+            body = _form(request_data)
+        elif request_data is not None:
+            # The same x-www-form-urlencoded body aiohttp makes of a dict, without its
+            # FormData on the way (most of aiohttp's CPU per call, bench 2's profile).
+            body = urlencode(request_data.json_parameters).encode()
+            headers = _URLENCODED
         try:
-            async with self._session.request(method, url, data=body, timeout=timeout) as res:
+            async with self._session.request(
+                method, _url(url), data=body, headers=headers, timeout=timeout
+            ) as res:
                 return res.status, await res.read()
         except TimeoutError as error:
             raise TimedOut from error
         except aiohttp.ClientError as error:
             # The class name only: some of aiohttp's messages hold the URL, and with it the token.
             raise NetworkError(f"aiohttp.{type(error).__name__}") from error
+
+
+_URLENCODED = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@functools.lru_cache(maxsize=64)
+def _url(url: str) -> URL:
+    """The parsed URL of a Bot API method (a handful, each called over and over)."""
+    return URL(url)
 
 
 def _form(request_data: RequestData) -> aiohttp.FormData:
