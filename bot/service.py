@@ -153,9 +153,6 @@ class _KnownState:
         return user.profile == self.profile_json and user.conversation == self.conversation_json
 
 
-SENT_REPLY = sending.Outcome("sent", 0)
-
-
 def _conversation_json(conversation: Conversation) -> dict[str, Any]:
     """The conversation as stored. Its `data` is plain JSON the flows keep (a screen's
     queue and answers, the lines gathered so far), put in as it is: pydantic inspects each
@@ -372,12 +369,12 @@ class Coach:
                 break
         sent = [row for row, outcome in done if _forgettable(row, outcome)]
         others = [(row, outcome) for row, outcome in done if not _forgettable(row, outcome)]
-        if not self.db.is_sqlite:
-            others, sent = [*others, *((row, SENT_REPLY) for row in sent)], []
-        if others or rest:  # what the dispatcher must know of at once
-            await self._settle(others, rest)
-        if sent:
-            self._forget_soon(sent)
+        later = sent if self.db.is_sqlite else []  # see _forget_soon
+        at_once = [] if later else sent
+        if others or rest or at_once:  # what the dispatcher must know of at once
+            await self._settle(others, rest, sent=at_once)
+        if later:
+            self._forget_soon(later)
         if rest or any(outcome.status == "retry" for _, outcome in done):
             self._queued()
             return False
@@ -708,6 +705,9 @@ class Coach:
     ) -> tuple[list[Outbound], bool]:
         replies = list(result.replies)
         deleted = False
+        # A profile the turn left as it was read keeps its stored JSON (the step never
+        # changes its input, so equal means unchanged: tests/test_engine_purity.py).
+        unchanged = result.profile == profile_before
         # Which days have a check-in row: load_history read every row in its window in this
         # transaction (the user's row is locked), so inside it no extra query is needed.
         known = {c.local_date for c in history.checkins}
@@ -775,7 +775,7 @@ class Coach:
                     )
                 case SendExport(chat_id=chat_id, caption=caption):
                     # Save first so the export holds this turn's state too.
-                    self._store_state(user, result, now)
+                    self._store_state(user, result, now, unchanged=unchanged)
                     await repo.save_user(user)
                     data = await repo.export_user(user.id)
                     readable = export.readable(data, self.content)
@@ -807,7 +807,8 @@ class Coach:
                 case RecordOutcome() as answer:
                     await summaries.record_outcome(repo, user.id, answer)
                 case SendPhysioSummary(caption=caption):
-                    self._store_state(user, result, now)  # the summary shows this turn too
+                    # The summary shows this turn too.
+                    self._store_state(user, result, now, unchanged=unchanged)
                     replies.append(
                         await summaries.physio_summary_reply(repo, self.content, user, caption, now)
                     )
@@ -828,9 +829,7 @@ class Coach:
             log.info("user deleted user=%s", user.id)
             return replies, True
         weekly_before = summaries.weekly_key(user.profile or {})
-        # A profile the turn left as it was read keeps its stored JSON (the step never
-        # changes its input, so equal means unchanged: tests/test_engine_purity.py).
-        self._store_state(user, result, now, unchanged=result.profile == profile_before)
+        self._store_state(user, result, now, unchanged=unchanged)
         await repo.save_user(user)
         self._states[(user.id, user.version)] = _KnownState(
             result.profile, result.conversation, user.profile, user.conversation

@@ -413,11 +413,12 @@ async def next_due(repo: Repository, platforms: Sequence[str]) -> datetime | Non
     return min(times) if times else None
 
 
-def _held(message: ClaimedMessage) -> Any:
+def _still_held() -> tuple[Any, ...]:
+    """The row `b_id`, while it is still being sent under the claim `token`."""
     return (
-        (OutboxMessage.id == message.id)
-        & (OutboxMessage.status == SENDING)
-        & (OutboxMessage.claim_token == message.token)
+        _outbox.c.id == bindparam("b_id"),
+        _outbox.c.status == SENDING,
+        _outbox.c.claim_token == bindparam("token"),
     )
 
 
@@ -436,11 +437,7 @@ def _set_stmt(names: tuple[str, ...]) -> Any:
     # One statement per set of columns (a handful: sent, retry, failed, released), built once.
     return (
         update(_outbox)
-        .where(
-            _outbox.c.id == bindparam("b_id"),
-            _outbox.c.status == SENDING,
-            _outbox.c.claim_token == bindparam("token"),
-        )
+        .where(*_still_held())
         .values(
             claim_token=None,
             lease_until=None,
@@ -461,16 +458,9 @@ _FORGET: list[Any] = []
 def _forget_stmt() -> Any:
     # Built once: the reply settle runs after every turn that sent something.
     if not _FORGET:
-        table = cast(Table, OutboxMessage.__table__)
-        _FORGET.append(
-            delete(table).where(
-                # One row per parameter set, not IN (...): a batch of one prebuilt
-                # statement, which SQLite's hot path runs without SQLAlchemy.
-                table.c.id == bindparam("b_id"),
-                table.c.status == SENDING,
-                table.c.claim_token == bindparam("token"),
-            )
-        )
+        # One row per parameter set, not IN (...): a batch of one prebuilt statement,
+        # which SQLite's hot path runs without SQLAlchemy.
+        _FORGET.append(delete(_outbox).where(*_still_held()))
     return _FORGET[0]
 
 
@@ -754,15 +744,7 @@ def _stmt(name: str) -> Any:
             .values(status=SENDING, claim_token=bindparam("token"), lease_until=lease)
         )
     if name == "renew":
-        return (
-            update(table)
-            .where(
-                table.c.id == bindparam("b_id"),
-                table.c.status == SENDING,
-                table.c.claim_token == bindparam("token"),
-            )
-            .values(lease_until=lease)
-        )
+        return update(table).where(*_still_held()).values(lease_until=lease)
     raise KeyError(name)
 
 
