@@ -66,8 +66,10 @@ class Holds:
         now = self._monotonic()
         for row in rows:
             self._held[row.id] = _Hold(row, until, now)
-        if self._held and (self._keeper is None or self._keeper.done()):
-            self._keeper = asyncio.get_running_loop().create_task(self._keep())
+        loop = asyncio.get_running_loop()
+        keeper = self._keeper
+        if self._held and (keeper is None or keeper.done() or keeper.get_loop() is not loop):
+            self._keeper = loop.create_task(self._keep())
 
     def until(self, row: outbox.ClaimedMessage) -> datetime | None:
         """How long this row is ours for sure; None once it is no longer held here."""
@@ -90,9 +92,14 @@ class Holds:
     async def close(self) -> None:
         """Stop renewing (the process is stopping): what is held runs out as if it died."""
         self._held.clear()
-        if self._keeper is not None and not self._keeper.done():
-            self._keeper.cancel()
-            await asyncio.gather(self._keeper, return_exceptions=True)
+        keeper = self._keeper
+        if (
+            keeper is not None
+            and not keeper.done()
+            and keeper.get_loop() is asyncio.get_running_loop()
+        ):
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
         self._keeper = None
 
     async def _keep(self) -> None:

@@ -238,9 +238,7 @@ class Coach:
         # then skips validating the row's JSON again (a check-in is ten turns in a few
         # minutes; comparing two dicts costs a fraction of that). Safe because the step
         # never changes its input (tests/test_engine_purity.py): an entry is only read.
-        self._states: LRUCache[tuple[int, int], _KnownState] = LRUCache(
-            maxsize=STATE_CACHE_SIZE
-        )
+        self._states: LRUCache[tuple[int, int], _KnownState] = LRUCache(maxsize=STATE_CACHE_SIZE)
 
     async def handle(
         self,
@@ -427,8 +425,10 @@ class Coach:
         PostgreSQL a turn running beside the one that took them would still see them held
         and queue its own replies behind them, so there they are deleted at once."""
         self._unforgotten.extend(rows)
-        if self._forgetting is None or self._forgetting.done():
-            self._forgetting = asyncio.get_running_loop().create_task(self._forget_pending())
+        loop = asyncio.get_running_loop()
+        task = self._forgetting
+        if task is None or task.done() or task.get_loop() is not loop:
+            self._forgetting = loop.create_task(self._forget_pending())
 
     def _take_unforgotten(self) -> list[outbox.ClaimedMessage]:
         rows, self._unforgotten = self._unforgotten, []
@@ -449,7 +449,12 @@ class Coach:
         """Record what was sent and not yet recorded, and stop renewing what is held
         (before the database is closed)."""
         await self.holds.close()
-        while self._forgetting is not None and not self._forgetting.done():
+        loop = asyncio.get_running_loop()
+        while (
+            self._forgetting is not None
+            and not self._forgetting.done()
+            and self._forgetting.get_loop() is loop
+        ):
             await asyncio.shield(self._forgetting)
         if self._unforgotten:
             await self._settle([], [], sent=self._take_unforgotten())
