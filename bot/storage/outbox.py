@@ -514,19 +514,15 @@ async def renew(
 ) -> bool:
     """Hold rows we still hold for longer (their sends are queued behind others of this
     process); False if any of them is no longer ours."""
-    kept = 0
-    for message in messages:  # row by row: not every driver counts a batch's rows
-        params = {"b_id": message.id, "token": message.token, "lease_until": lease_until}
-        kept += (await repo.core(_stmt("renew"), params)).rowcount
-    return kept == len(messages)
+    return len(await renew_each(repo, messages, lease_until)) == len(messages)
 
 
 async def renew_each(
     repo: Repository, messages: Sequence[ClaimedMessage], lease_until: datetime
 ) -> set[int]:
-    """`renew` for rows held for different senders: the ids of those still ours."""
+    """Renew each row's claim; the ids of those still ours."""
     kept = set()
-    for message in messages:
+    for message in messages:  # row by row: not every driver counts a batch's rows
         params = {"b_id": message.id, "token": message.token, "lease_until": lease_until}
         if (await repo.core(_stmt("renew"), params)).rowcount == 1:
             kept.add(message.id)
