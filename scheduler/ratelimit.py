@@ -35,6 +35,11 @@ hit (e.g. another process sends too), and the whole platform pauses for that tim
 
 Per process only: with several processes sending, the platform's own 429 is the backstop.
 
+Cost: the pump runs on every acquire, every completion and on every timer, so it keeps
+waiters in two queues in arrival order (replies, the rest) instead of sorting them each time,
+works out the platform-wide opening once per pass (again only after a grant), and drops the
+served waiters in one rebuild of each queue.
+
 Why hand-written: aiolimiter (a leaky bucket), limits and pyrate-limiter count a hit when it
 is taken. None counts a message until its call completed, none serves waiters by priority
 across keys, and none knows per-key gaps next to a shared window; those three are what keep
@@ -45,6 +50,7 @@ clock given, for tests).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import itertools
 import math
@@ -101,7 +107,7 @@ class _Chat:
     done: deque[float] = field(default_factory=deque)  # groups: recent completions
 
 
-@dataclass
+@dataclass(eq=False)  # identity: each waiter is one sender (`in` and `remove` stay cheap)
 class _Waiter:
     chat_id: str
     urgent: bool
@@ -118,7 +124,10 @@ class _Platform:
     hold_until: float = 0.0
     last_refused: tuple[str, float] | None = None  # (chat, when) of the last 429
     chats: dict[str, _Chat] = field(default_factory=dict)
-    waiters: list[_Waiter] = field(default_factory=list)
+    # Waiters in arrival order, replies apart: seq is handed out as each one is appended, so
+    # `urgent + queued` is the order they go in (urgent first, then FIFO) with no sort.
+    urgent: list[_Waiter] = field(default_factory=list)
+    queued: list[_Waiter] = field(default_factory=list)
     timer: asyncio.TimerHandle | None = None
     timer_at: float = math.inf
 
@@ -194,7 +203,7 @@ class RateLimiter:
         state = self._state(platform)
         if state is None:
             return []
-        return [(w.chat_id, w.urgent) for w in sorted(state.waiters, key=_order)]
+        return [(w.chat_id, w.urgent) for w in (*state.urgent, *state.queued)]
 
     def poke(self) -> None:
         """Look again at every waiter now (after the clock moved, in tests)."""
@@ -215,38 +224,57 @@ class RateLimiter:
     async def _acquire(self, state: _Platform, chat_id: str, *, urgent: bool, edit: bool) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiter = _Waiter(chat_id, urgent, edit, next(self._seq), future)
-        state.waiters.append(waiter)
+        queue = state.urgent if urgent else state.queued
+        queue.append(waiter)
         self._pump(state)
         try:
             await future
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
                 self._complete(state, chat_id, edit)  # granted as we were cancelled
-            elif waiter in state.waiters:
-                state.waiters.remove(waiter)
+            elif waiter in queue:  # a pump may have dropped it already
+                queue.remove(waiter)
             raise
 
     def _pump(self, state: _Platform) -> None:
         """Grant every waiter that may go now, replies first; set a timer for the rest."""
         now = self.monotonic()
         next_at = math.inf
-        for waiter in sorted(state.waiters, key=_order):
-            if waiter.future.done():  # cancelled meanwhile
-                state.waiters.remove(waiter)
-                continue
-            closed_until = self._platform_opens(state, now)
-            if closed_until > now:
-                # Nobody goes before the platform-wide window opens again: no need to look
-                # at each of the (hundreds of, in a burst) other waiters now.
-                next_at = min(next_at, closed_until)
+        # Only a grant (one more in flight) changes when the platform opens within this pass,
+        # so it is worked out once here and again after each grant, not once per waiter.
+        opens = self._platform_opens(state, now) if state.urgent or state.queued else now
+        blocked = False
+        for queue in (state.urgent, state.queued):
+            # The waiters looked at that stay, in order: the looked-at part of the queue is
+            # replaced by them in one go, not with a `remove` (a scan) per waiter served.
+            kept: list[_Waiter] = []
+            looked = len(queue)
+            dropped = False
+            for i, waiter in enumerate(queue):
+                if waiter.future.done():  # cancelled meanwhile
+                    dropped = True
+                    continue
+                if opens > now:
+                    # Nobody goes before the platform-wide window opens again: no need to look
+                    # at each of the (hundreds of, in a burst) other waiters now.
+                    next_at = min(next_at, opens)
+                    looked = i
+                    blocked = True
+                    break
+                # The platform is open (opens == now), so the chat's own opening decides.
+                at = self._chat_opens(state, waiter.chat_id, waiter.urgent, waiter.edit, now)
+                if at <= now:
+                    dropped = True
+                    self._grant(state, waiter.chat_id, waiter.edit)
+                    waiter.future.set_result(None)
+                    opens = self._platform_opens(state, now)
+                else:
+                    kept.append(waiter)
+                    next_at = min(next_at, at)
+            if dropped:
+                queue[:looked] = kept
+            if blocked:
                 break
-            at = self._earliest(state, waiter.chat_id, waiter.urgent, waiter.edit, now)
-            if at <= now:
-                state.waiters.remove(waiter)
-                self._grant(state, waiter.chat_id, waiter.edit)
-                waiter.future.set_result(None)
-            else:
-                next_at = min(next_at, at)
         if state.timer is not None and (math.isinf(next_at) or next_at < state.timer_at):
             state.timer.cancel()
             state.timer, state.timer_at = None, math.inf
@@ -275,15 +303,22 @@ class RateLimiter:
         self, state: _Platform, chat_id: str, urgent: bool, edit: bool, now: float
     ) -> float:
         """When a message to `chat_id` could start; inf while it waits for an answer."""
+        return max(
+            self._platform_opens(state, now), self._chat_opens(state, chat_id, urgent, edit, now)
+        )
+
+    def _chat_opens(
+        self, state: _Platform, chat_id: str, urgent: bool, edit: bool, now: float
+    ) -> float:
+        """When the chat itself lets a message start (its 429 hold, gap and group window),
+        leaving out the platform-wide part `_platform_opens` gives; inf while it waits for an
+        answer."""
         limit = state.limit
         chat = state.chats.get(chat_id)
-        at = max(now, state.hold_until, chat.hold_until if chat else 0.0)
-        if limit.overall_count > 0:
-            opens = _window_opens(
-                state.done, state.in_flight, limit.overall_count, limit.overall_window, now
-            )
-            at = max(at, opens)
-        if edit or chat is None:
+        if chat is None:
+            return now
+        at = max(now, chat.hold_until)
+        if edit:
             return at
         if chat.in_flight:
             return math.inf
@@ -338,10 +373,6 @@ class RateLimiter:
         }
 
 
-def _order(waiter: _Waiter) -> tuple[bool, int]:
-    return (not waiter.urgent, waiter.seq)
-
-
 def _limited(limit: PlatformLimit) -> bool:
     return limit.overall_count > 0 or limit.chat_gap > 0 or limit.group_count > 0
 
@@ -352,11 +383,17 @@ def _window_opens(
     """When one more message fits: at most `count` in flight or completed within the last
     `window` seconds. inf when only an answer still under way can free room. `done` holds
     completion times, oldest first."""
-    recent = [c for c in done if c > now - window]
-    used = in_flight + len(recent)
+    kept = len(done)
+    if in_flight + kept < count:
+        return now  # room even if every kept completion were still in the window
+    # Oldest first (the clock is monotonic), so the completions still in the window are a
+    # tail: find where it starts by bisection instead of copying it out.
+    first = bisect.bisect_right(done, now - window)
+    recent = kept - first
+    used = in_flight + recent
     if used < count:
         return now
     need = used - count + 1  # completions that must leave the window first
-    if need > len(recent):
+    if need > recent:
         return math.inf
-    return recent[need - 1] + window
+    return done[first + need - 1] + window

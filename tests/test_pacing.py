@@ -148,6 +148,36 @@ async def test_a_429_closes_the_chat_and_two_in_a_window_pause_the_platform() ->
     assert limiter.ready_in("telegram", "45") == pytest.approx(3)
 
 
+async def test_waiters_go_replies_first_then_in_arrival_order_and_a_cancelled_one_leaves() -> None:
+    clock = FakeMonotonic()
+    limiter = RateLimiter({"telegram": PlatformLimit(overall_count=1, overall_window=1.0)}, clock)
+    granted: list[str] = []
+    release = asyncio.Event()
+
+    async def send(chat: str, urgent: bool) -> None:
+        async with limiter.slot("telegram", chat, urgent=urgent):
+            granted.append(chat)
+            await release.wait()
+
+    arrivals = [("1", False), ("2", True), ("3", False), ("4", True), ("5", False)]
+    tasks = {chat: asyncio.create_task(send(chat, urgent)) for chat, urgent in arrivals}
+    await _settle()
+    assert granted == ["1"]
+    assert limiter.waiting("telegram") == [("2", True), ("4", True), ("3", False), ("5", False)]
+    tasks["4"].cancel()
+    await _settle()
+    assert limiter.waiting("telegram") == [("2", True), ("3", False), ("5", False)]
+    release.set()  # every send now ends at once; one starts per window
+    for _ in range(3):
+        await _settle()
+        clock.now += 1.0
+        limiter.poke()
+    await _settle()
+    assert granted == ["1", "2", "3", "5"]
+    assert limiter.waiting("telegram") == []
+    await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+
 # --- the dispatcher -------------------------------------------------------------------------
 
 
