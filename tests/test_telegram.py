@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot import delivery
 from bot.adapters.telegram import TelegramAdapter, convert
@@ -569,6 +569,26 @@ def test_callback_data_over_64_bytes_is_refused_before_sending() -> None:
         convert.keyboard(((Button("x", "é" * 33),),))
     markup = convert.keyboard(((Button("ok", "1:yes"),),), ("Open", "https://t.me/b?start=go"))
     assert markup is not None and len(markup.inline_keyboard) == 2
+
+
+def test_a_keyboard_sent_without_telegram_objects_is_the_one_ptb_would_send() -> None:
+    rows = ((Button("0", "1:0"), Button("1", "1:1")), (), (Button("Skip", "1:skip"),))
+    link = ("Open", "https://t.me/b?start=go")
+    by_ptb = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("0", callback_data="1:0"),
+                InlineKeyboardButton("1", callback_data="1:1"),
+            ],
+            [InlineKeyboardButton("Skip", callback_data="1:skip")],
+            [InlineKeyboardButton("Open", url="https://t.me/b?start=go")],
+        ]
+    )
+    assert convert.keyboard_data(rows, link) == by_ptb.to_dict()
+    assert convert.keyboard(rows, link) == by_ptb
+    assert convert.keyboard_data((), None) is None and convert.keyboard((), None) is None
+    with pytest.raises(ValueError):
+        convert.keyboard_data(((Button("x", "é" * 33),),))
 
 
 def test_the_file_url_follows_the_api_url() -> None:

@@ -36,7 +36,6 @@ from telegram import (
     BotCommand,
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
-    InlineKeyboardMarkup,
     InputFile,
     Message,
     Update,
@@ -56,7 +55,7 @@ from telegram.ext import Application, ApplicationBuilder
 from bot import delivery
 from bot.adapters.telegram import convert
 from bot.adapters.telegram.lanes import Chains, Lanes, Watermark
-from bot.adapters.telegram.transport import AiohttpRequest
+from bot.adapters.telegram.transport import AiohttpRequest, form
 from bot.config import Settings
 from bot.engine.events import (
     COMMANDS,
@@ -72,10 +71,10 @@ from bot.storage.errors import is_outage
 
 log = logging.getLogger("hipcoach.telegram")
 
-# We call these through do_api_request on purpose, for the raw JSON: getUpdates so that one
-# unreadable update cannot fail its batch (see _fetch); the sends because we never read the
-# Message PTB would build from each answer (a good part of the bot's CPU per update). PTB
-# suggests its parsing methods instead.
+# getUpdates goes through do_api_request on purpose, for the raw JSON, so that one
+# unreadable update cannot fail its batch (see _fetch); the sends skip PTB's Bot methods
+# (`_raw`) because we never read the Message PTB would build from each answer (a good
+# part of the bot's CPU per update). PTB suggests its parsing methods instead.
 
 
 def _wire(method: str) -> str:
@@ -633,7 +632,9 @@ class TelegramAdapter:
             return
         chat_id = int(out.chat_id)
         if out.edit_ref is not None:
-            await self._edit(chat_id, int(out.edit_ref), out.text, convert.keyboard(out.buttons))
+            await self._edit(
+                chat_id, int(out.edit_ref), out.text, convert.keyboard_data(out.buttons)
+            )
             return
         url_button = None
         if out.open_private and self.bot.username:
@@ -641,11 +642,11 @@ class TelegramAdapter:
                 self.coach.content.message("telegram_open_private"),
                 f"https://t.me/{self.bot.username}?start=go",
             )
-        markup = convert.keyboard(out.buttons, url_button)
+        keys = convert.keyboard_data(out.buttons, url_button)
         if out.attachment is not None:
             attachment = out.attachment
             caption, rest = _caption_and_rest(out.text)
-            last_markup = markup if not rest else None
+            last_markup = convert.keyboard(out.buttons, url_button) if not rest else None
             upload = InputFile(attachment.data, filename=attachment.filename)
             if attachment.is_image:
                 await self.bot.send_photo(
@@ -659,15 +660,17 @@ class TelegramAdapter:
         else:
             chunks = convert.split_text(out.text) if out.text.strip() else []
         for n, chunk in enumerate(chunks):
-            keys = markup if n == len(chunks) - 1 else None
-            await self._raw("sendMessage", chat_id=chat_id, text=chunk, reply_markup=keys)
+            last = n == len(chunks) - 1
+            await self._raw(
+                "sendMessage", chat_id=chat_id, text=chunk, reply_markup=keys if last else None
+            )
 
     async def _edit(
         self,
         chat_id: int,
         message_id: int,
         text: str,
-        markup: InlineKeyboardMarkup | None = None,
+        markup: dict[str, Any] | None = None,
     ) -> None:
         """editMessageText: an answered question loses its buttons; a card that changes in
         place (today's exercises) keeps the ones it still has."""
@@ -690,9 +693,11 @@ class TelegramAdapter:
                 )
 
     async def _raw(self, method: str, **params: Any) -> Any:
-        """A Bot API call whose answer we do not read: PTB maps its errors as for its own
-        methods, but builds no objects from the answer. None values are left out."""
-        return await self.bot.do_api_request(_wire(method), api_kwargs=params)
+        """A Bot API call whose answer we do not read, straight to PTB's transport (which
+        maps Telegram's errors to its exceptions, as for its own methods): no Telegram
+        objects built either way (transport.form). None values are left out."""
+        url = f"{self.bot.base_url}/{_wire(method)}"
+        return await self._transports[0].post(url, request_data=form(params))
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """Honour a short RetryAfter and retry network errors with a small backoff."""

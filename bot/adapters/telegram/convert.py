@@ -104,18 +104,37 @@ def keyboard(
     rows: tuple[tuple[Button, ...], ...], url_button: tuple[str, str] | None = None
 ) -> InlineKeyboardMarkup | None:
     """Engine buttons as an inline keyboard; `url_button` (label, url) adds a link row."""
-    markup: list[list[InlineKeyboardButton]] = []
+    data = keyboard_data(rows, url_button)
+    if data is None:
+        return None
+    return InlineKeyboardMarkup(
+        [[_button(button) for button in line] for line in data["inline_keyboard"]]
+    )
+
+
+def _button(data: dict[str, str]) -> InlineKeyboardButton:
+    if "url" in data:
+        return InlineKeyboardButton(data["text"], url=data["url"])
+    return InlineKeyboardButton(data["text"], callback_data=data["callback_data"])
+
+
+def keyboard_data(
+    rows: tuple[tuple[Button, ...], ...], url_button: tuple[str, str] | None = None
+) -> dict[str, list[list[dict[str, str]]]] | None:
+    """The same keyboard as the Bot API's JSON reads it (what `keyboard` sends), for calls
+    that skip building Telegram objects (adapter._raw)."""
+    markup: list[list[dict[str, str]]] = []
     for row in rows:
         line = []
         for button in row:
             if len(button.payload.encode()) > MAX_CALLBACK_DATA:
                 raise ValueError(f"callback_data over {MAX_CALLBACK_DATA} bytes")
-            line.append(InlineKeyboardButton(button.label, callback_data=button.payload))
+            line.append({"text": button.label, "callback_data": button.payload})
         if line:
             markup.append(line)
     if url_button is not None:
-        markup.append([InlineKeyboardButton(url_button[0], url=url_button[1])])
-    return InlineKeyboardMarkup(markup) if markup else None
+        markup.append([{"text": url_button[0], "url": url_button[1]}])
+    return {"inline_keyboard": markup} if markup else None
 
 
 def parse_command(message: Message, bot_username: str | None) -> tuple[str, str] | None:
