@@ -96,7 +96,7 @@ STATE_CACHE_SIZE = 2048
 SEND_MARGIN = timedelta(seconds=10)
 # Delivered replies are gathered this long (at most a quarter of a claim's lease) into one
 # deleting transaction when no turn takes them first: while a burst's replies drain at
-# Telegram's 30 a second, one small transaction each was ~5% of the bot's CPU (bench 2).
+# Telegram's 30 a second, one small transaction each was ~3% of the bot's CPU (bench 2).
 FORGET_GATHER_SECONDS = 0.5
 
 Send = Callable[[Outbound], Awaitable[None]]
