@@ -15,7 +15,8 @@ Two variants, each on a fresh scratch database:
 - sequential: one asyncio task sends every event one after the other;
 - concurrent: C runners at once on one event loop (each runner's own events stay in order).
 
-The process is pinned to one CPU (`--no-pin` to turn that off). Each run (`--runs`,
+The process is pinned to one CPU (`--no-pin` to turn that off) and its garbage collector
+set up as every `hipcoach` process sets it up (bot/gc_tuning.py). Each run (`--runs`,
 default 3) is a fresh scratch database per variant; within a run every simulated day is
 one round (a warm-up day first, not measured). Per run: events/s (median over its days),
 events per CPU second and CPU ms per event (this process's user+system CPU over the
@@ -61,6 +62,7 @@ from bench._common import (
     scratch_sqlite,
     summarize_ms,
 )
+from bot import gc_tuning
 from bot.engine.events import COMMANDS, Button, Inbound, InboundKind, Outbound
 from bot.service import Coach
 from bot.storage.db import Database
@@ -481,6 +483,7 @@ def main(argv: list[str] | None = None, *, announce: Callable[[str], None] = pri
     args = parse(argv)
     logging.basicConfig(level=logging.WARNING)
     pinned = None if args.no_pin else pin_to_one_core()
+    gc_tuning.tune()  # as `hipcoach` does in each of its processes
     if args.profile:
         profile(args, args.profile)
         return 0

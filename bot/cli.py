@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from sqlalchemy.engine import make_url
 
-from bot import logsafe
+from bot import gc_tuning, logsafe
 from bot.config import ConfigError, Settings, env_names
 from bot.storage.db import Database, upgrade_async
 from bot.verdict import EX_CONFIG, PROCESS_TYPES, Plan, Process, plan
@@ -362,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         print(chosen.refusal(), file=sys.stderr)
         return EX_CONFIG
     print(chosen.line(), file=sys.stderr, flush=True)
+    gc_tuning.tune()  # a long-running process: see bot/gc_tuning.py
     commands: dict[str, Callable[[Settings, Plan], Coroutine[Any, Any, int]]] = {
         "chat": chat,
         "run": run,
