@@ -18,6 +18,7 @@ A mark that matches no row means another sender took the row over after our leas
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,7 +51,15 @@ LEASE_ENV = "HIPCOACH_SENDING_LEASE_SECONDS"
 
 
 def lease_from_env() -> timedelta:
-    raw = os.environ.get(LEASE_ENV, "").strip()
+    """The claim lease, read from the environment each time (tests and operators change
+    it while a process runs); the parse is cached by the variable's text, as every turn
+    asks for it."""
+    return _lease_of(os.environ.get(LEASE_ENV, ""))
+
+
+@functools.lru_cache(maxsize=8)
+def _lease_of(raw: str) -> timedelta:
+    raw = raw.strip()
     try:
         seconds = float(raw) if raw else LEASE.total_seconds()
     except ValueError:
