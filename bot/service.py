@@ -73,6 +73,7 @@ from bot.engine.turn import (
     WarmupRecord,
 )
 from bot.holds import Holds
+from bot.kept_history import KeptHistory
 from bot.payload import encode
 from bot.report import summaries
 from bot.sanitize import sanitize_inbound
@@ -100,6 +101,8 @@ SEND_MARGIN = timedelta(seconds=10)
 FORGET_GATHER_SECONDS = 0.5
 
 Send = Callable[[Outbound], Awaitable[None]]
+# What a turn leaves to keep once its transaction has committed: (user id, version) and state.
+Kept = list[tuple[tuple[int, int], "_KnownState"]]
 
 
 class UserState(Protocol):
@@ -147,12 +150,15 @@ def _skip_rest_of_today(user: AnyUser, profile: Profile, now: datetime) -> None:
 
 @dataclass(frozen=True)
 class _KnownState:
-    """A user's engine values after their last turn, and the JSON written for them."""
+    """A user's engine values after their last (committed) turn, the JSON written for them,
+    and their history as that turn left it on its local day (bot/kept_history.py)."""
 
     profile: Profile
     conversation: Conversation
     profile_json: dict[str, Any]
     conversation_json: dict[str, Any]
+    today: date
+    history: History
 
     def holds(self, user: AnyUser) -> bool:
         return user.profile == self.profile_json and user.conversation == self.conversation_json
@@ -535,6 +541,7 @@ class Coach:
         fallback: Sequence[Outbound],
         sent: list[outbox.ClaimedMessage],
     ) -> Handled:
+        kept: Kept = []
         async with self.db.transaction() as repo:
             if sent:  # delivered replies of earlier turns (`_forget_soon`), first
                 await outbox.forget_sent_replies(repo, sent)
@@ -546,10 +553,15 @@ class Coach:
                 return await self._store_replies(
                     repo, inbound, replies or list(fallback), token, team_chat_id=team_chat_id
                 )
-            replies, user_id = await self._private_turn(repo, inbound)
-            return await self._store_replies(
+            replies, user_id = await self._private_turn(repo, inbound, kept)
+            handled = await self._store_replies(
                 repo, inbound, replies or list(fallback), token, user_id=user_id
             )
+        # Committed: the next turn may start from what this one left (never from a turn
+        # that rolled back, whose writes the database does not hold).
+        for key, state in kept:
+            self._states[key] = state
+        return handled
 
     async def _store_replies(
         self,
@@ -639,7 +651,7 @@ class Coach:
     # --- private chats ----------------------------------------------------------------------
 
     async def _private_turn(
-        self, repo: Repository, inbound: Inbound
+        self, repo: Repository, inbound: Inbound, kept: Kept
     ) -> tuple[list[Outbound], int | None]:
         """The turn's replies, and the user they belong to (None once deleted)."""
         now = self.clock()
@@ -654,7 +666,7 @@ class Coach:
         if inbound.chat_id and user.chat_id != inbound.chat_id:
             user.chat_id = inbound.chat_id
         user_id = user.id
-        replies, deleted = await self._run(repo, user, inbound, now)
+        replies, deleted = await self._run(repo, user, inbound, now, kept)
         return replies, None if deleted else user_id
 
     async def reminder_turn(
@@ -695,17 +707,27 @@ class Coach:
         return machine.step(turn, self.content)
 
     async def _run(
-        self, repo: Repository, user: AnyUser, inbound: Inbound, now: datetime
+        self,
+        repo: Repository,
+        user: AnyUser,
+        inbound: Inbound,
+        now: datetime,
+        kept: Kept | None = None,
     ) -> tuple[list[Outbound], bool]:
-        """The replies, and whether the user deleted everything."""
+        """The replies, and whether the user deleted everything. `kept`: where to leave the
+        user's new state for the Coach to keep once the caller's transaction commits."""
         known = self._states.get((user.id, user.version))
         if known is not None and known.holds(user):
             profile, conversation = known.profile, known.conversation
         else:
+            known = None
             profile = Profile.model_validate(user.profile or {})
             conversation = Conversation.model_validate(user.conversation or {})
         today = local_date(now, profile.timezone or "UTC")
-        history = await load_history(repo, user.id, today)
+        if known is not None and known.today == today:
+            history = known.history  # the rows as our last turn left them (kept_history.py)
+        else:
+            history = await load_history(repo, user.id, today)
         turn = Turn(
             inbound=inbound, now=now, profile=profile, conversation=conversation, history=history
         )
@@ -718,7 +740,7 @@ class Coach:
             result.conversation.flow or "-",
             len(result.effects),
         )
-        return await self._apply(repo, user, result, now, history, today, profile)
+        return await self._apply(repo, user, result, now, history, today, profile, kept)
 
     async def _apply(
         self,
@@ -729,26 +751,29 @@ class Coach:
         history: History,
         today: date,
         profile_before: Profile,
+        kept: Kept | None = None,
     ) -> tuple[list[Outbound], bool]:
         replies = list(result.replies)
         deleted = False
         # A profile the turn left as it was read keeps its stored JSON (the step never
         # changes its input, so equal means unchanged: tests/test_engine_purity.py).
         unchanged = result.profile == profile_before
-        # Which days have a check-in row: load_history read every row in its window in this
-        # transaction (the user's row is locked), so inside it no extra query is needed.
-        known = {c.local_date for c in history.checkins}
+        # Which days have a check-in row: the history holds every row in its window as this
+        # transaction sees it (the user's row is locked), so inside it no extra query is
+        # needed; it follows the turn's writes.
         window_start, window_end = history_window(today)
+        after = KeptHistory(history, window_start, window_end)
+        written_outside: set[date] = set()
         for effect in result.effects:
             match effect:
                 case SaveCheckin(local_date=day, fields=fields):
-                    if day in known:
+                    if window_start <= day <= window_end:
+                        exists = after.has_checkin(day)
+                    elif day in written_outside:
                         exists = True
-                    elif window_start <= day <= window_end:
-                        exists = False
                     else:
                         exists = await repo.get_checkin(user.id, day) is not None
-                    known.add(day)
+                        written_outside.add(day)
                     if not exists:
                         fields = {
                             "phase": result.profile.phase,
@@ -757,8 +782,10 @@ class Coach:
                         }
                     # One statement, no read of the row first (it is known to exist or not).
                     await repo.write_checkin(user.id, day, fields, new=not exists)
+                    after.checkin(day, fields, new=not exists)
                 case LogExercise(local_date=day, exercise_id=exercise_id, outcome=outcome):
                     await repo.write_exercise(user.id, day, exercise_id, outcome)
+                    after.exercise(day, exercise_id, outcome)
                 case RecordEscalation(level=level, trigger=trigger, flow=flow, message=message):
                     # Stamped with the turn's time, like everything else the turn records.
                     await repo.add_escalation(
@@ -858,9 +885,16 @@ class Coach:
         weekly_before = summaries.weekly_key(user.profile or {})
         self._store_state(user, result, now, unchanged=unchanged)
         await repo.save_user(user)
-        self._states[(user.id, user.version)] = _KnownState(
-            result.profile, result.conversation, user.profile, user.conversation
-        )
+        if kept is not None:
+            state = _KnownState(
+                result.profile,
+                result.conversation,
+                user.profile,
+                user.conversation,
+                today,
+                after.history(),
+            )
+            kept.append(((user.id, user.version), state))
         if summaries.weekly_key(user.profile) != weekly_before:
             await summaries.sync_weekly(repo, user, result.profile, now)
         return replies, False

@@ -327,6 +327,9 @@ class Repository:
         """Create or edit the check-in for `local_date` with the given column values.
 
         Creating one requires `phase` and `level`. Editing sets only the given fields.
+        The caller saves the user row in the same transaction (`save_user`): a Coach keeps
+        the history of a user's last turn until that row's version moves on
+        (bot/kept_history.py); a turn's own writes (`write_checkin`) are saved with it.
         """
         unknown = set(fields) - CHECKIN_FIELDS
         if unknown:
@@ -486,7 +489,8 @@ class Repository:
         self, user_id: int, local_date: date, exercise_id: str, outcome: str
     ) -> ExerciseLog:
         """Record an exercise outcome; logging the same exercise again that day replaces
-        the outcome (and its timestamp)."""
+        the outcome (and its timestamp). As with `upsert_checkin`, the caller saves the
+        user row too."""
         stmt = (
             select(ExerciseLog)
             .where(
