@@ -119,3 +119,34 @@ async def test_what_the_cursor_cannot_do_goes_through_sqlalchemy(db: Database) -
         assert sorted(r[0] for r in returned.all()) == ["0", "1"]
         found = await repo.core(READ_EVENTS_IN, {"ids": ["0", "1"]})
         assert len(found.all()) == 2
+
+
+def test_a_timestamp_is_written_as_sqlalchemys_two_sqlite_processors_write_it() -> None:
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.types import TypeDecorator
+
+    from bot.storage.types import UTCDateTime
+
+    dialect = sqlite.dialect()
+    kind = UTCDateTime()
+    fused = kind.bind_processor(dialect)
+    # The check, then DATETIME's format: what SQLAlchemy does without the override.
+    composed = TypeDecorator.bind_processor(kind.dialect_impl(dialect), dialect)
+    assert fused is not None and composed is not None
+    london, kolkata = ZoneInfo("Europe/London"), ZoneInfo("Asia/Kolkata")
+    for value in (
+        datetime(2026, 3, 29, 0, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 3, 29, 2, 30, tzinfo=london),  # just after the clocks went forward
+        datetime(2026, 10, 25, 1, 30, fold=1, tzinfo=london),  # the hour that came twice
+        datetime(2026, 12, 31, 23, 59, tzinfo=kolkata),  # half an hour off, east of UTC
+        datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC),
+        None,
+    ):
+        assert fused(value) == composed(value), value
+    for bad, error in ((datetime(2026, 1, 1), ValueError), (date(2026, 1, 1), TypeError)):
+        with pytest.raises(error):
+            fused(bad)
+        with pytest.raises(error):
+            composed(bad)
