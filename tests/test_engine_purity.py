@@ -16,7 +16,7 @@ import pytest
 from bot.engine import machine
 from bot.engine.turn import Result, Turn
 from content.loader import Content
-from tests.chat_driver import Chat, Clock, checkin, onboard
+from tests.chat_driver import CHECKIN, Chat, Clock, answer_flow, checkin, onboard
 
 _real_step = machine.step
 
@@ -46,7 +46,15 @@ async def test_a_runners_weeks_of_turns_never_change_the_state_they_start_from(
     await onboard(chat)
     for day in range(8):  # a weekly full screen, a level change, the logs of a week
         clock.advance(days=1)
-        await checkin(chat, pain="3" if day == 3 else "2")
+        if day == 1:  # Back twice: the trail's entries are shared with the step's input
+            await chat.send("checkin")
+            await chat.press("3")
+            await chat.press("No run")
+            await chat.press("◀ Back")
+            await chat.press("◀ Back")
+            await answer_flow(chat, CHECKIN)
+        else:
+            await checkin(chat, pain="3" if day == 3 else "2")
         await chat.send("today")
         if "1" in chat.labels:
             await chat.press("1")

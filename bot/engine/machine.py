@@ -87,7 +87,7 @@ def step(turn: Turn, content: Content) -> Result:
         # shallow copy is enough; the conversation's data is plain JSON, copied by hand
         # (several times faster than deepcopy, which matters per event).
         profile=turn.profile.model_copy(),
-        conv=conv.model_copy(update={"data": _copy_json(conv.data), "options": list(conv.options)}),
+        conv=conv.model_copy(update={"data": _copy_data(conv.data), "options": list(conv.options)}),
     )
     inbound = turn.inbound
     profile = ctx.profile
@@ -121,6 +121,18 @@ def step(turn: Turn, content: Content) -> Result:
     return Result(
         profile=ctx.profile, conversation=ctx.conv, replies=ctx.replies, effects=ctx.effects
     )
+
+
+def _copy_data(data: dict[str, Any]) -> dict[str, Any]:
+    """The conversation's data, the step's own to change. The Back trail's entries are
+    shared, not copied: once written they are never changed (`interpreter.back` copies the
+    one it steps back to), and copying them was most of the copy, as the trail grows by a
+    copy of the data with every answer."""
+    trail = interpreter.TRAIL
+    copied = {k: _copy_json(v) for k, v in data.items() if k != trail}
+    if trail in data:
+        copied[trail] = list(data[trail])
+    return copied
 
 
 def _copy_json(value: Any) -> Any:

@@ -48,6 +48,7 @@ from content.loader import Content
 from content.schema import Flag, FlowSpec, FlowState, Level, Step
 
 SCREEN_PREFIX = "s/"
+TRAIL = "trail"  # the data key of the Back trail (entries never change once written)
 PAIN_SCALE = range(11)  # the 0-10 buttons of a pain question
 PAIN_COLUMNS = 6
 SCREEN_COLUMNS = (1, 3)  # one per row for groups and follow-ups; yes/no/unsure on one row
@@ -277,8 +278,8 @@ def _keep_for_back(ctx: Ctx, qid: str, value: str) -> None:
     flags win, and a flag cannot be taken back by stepping round it."""
     conv = ctx.conv
     data = conv.data
-    trail: list[dict[str, Any]] = data.setdefault("trail", [])
-    before = {k: v for k, v in data.items() if k != "trail"}
+    trail: list[dict[str, Any]] = data.setdefault(TRAIL, [])
+    before = {k: v for k, v in data.items() if k != TRAIL}
     trail.append(
         {
             "qid": qid,
@@ -315,7 +316,8 @@ def back(ctx: Ctx) -> None:
     ctx.edit_answered(conv.text, ctx.t("opt_back"))
     last = trail.pop()
     referrals = conv.data.get("referrals", [])
-    data: dict[str, Any] = last["data"]
+    # A copy: the entry is shared with the turn's input (machine._copy_data).
+    data: dict[str, Any] = _copy(last["data"])
     data["trail"] = trail
     kept = data.setdefault("referrals", [])
     data["referrals"] = kept + [r for r in referrals if r not in kept]
