@@ -355,3 +355,43 @@ def _dispatcher(db: Database, bot: TrackingAdapter, clock: Clock) -> Any:
     from scheduler import Scheduler
 
     return Scheduler(db, bot.coach, {"telegram": bot}, clock=clock, config=TEST_CONFIG)
+
+
+# --- a tap is read without the keyboard it was tapped on ------------------------------------
+
+
+async def test_a_tap_is_read_without_building_the_keyboard_it_was_tapped_on(
+    fake: FakeTelegram, db: Database
+) -> None:
+    from bot.adapters.telegram.adapter import TelegramAdapter
+
+    buttons = [[{"text": str(n), "callback_data": f"q:{n}"}] for n in range(11)]
+    keyboard = {"inline_keyboard": buttons}
+    tap = {
+        "update_id": 9,
+        "callback_query": {
+            "id": "q1",
+            "from": user_of(7),
+            "chat_instance": "c",
+            "data": "q:3",
+            "message": {
+                "message_id": 40,
+                "date": 1_760_000_000,
+                "chat": private_chat(7),
+                "text": "How is your hip this morning?",
+                "reply_markup": keyboard,
+            },
+        },
+    }
+    adapter = TelegramAdapter(tg_settings(fake, db), Coach(db))
+    update = adapter._parse(tap, 9)
+    assert update is not None and update.callback_query is not None
+    query = update.callback_query
+    assert query.data == "q:3" and query.message is not None
+    assert query.message.message_id == 40 and query.message.chat.id == 7
+    assert query.message.reply_markup is None  # never built: nothing reads it
+    assert tap["callback_query"]["message"]["reply_markup"] == keyboard  # the input is kept
+    # Shapes that are not a tap on a message reach the library as they came.
+    for odd in ({"update_id": 1, "callback_query": None}, {"update_id": 2, "message": None}):
+        parsed = adapter._parse(odd, odd["update_id"])
+        assert parsed is not None and parsed.callback_query is None
