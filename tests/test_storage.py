@@ -294,6 +294,43 @@ async def test_in_place_edits_of_the_conversation_are_saved(database: Database) 
         assert again.profile == {"answers": {"R1": "no"}}
 
 
+async def test_a_turns_save_writes_only_what_changed_and_still_moves_the_version_on(
+    database: Database,
+) -> None:
+    from sqlalchemy import event
+
+    async with database.transaction() as repo:
+        await _new_user(repo)
+    updates: list[str] = []
+
+    def heard(_c: Any, _cur: Any, statement: str, *_rest: Any) -> None:
+        if statement.startswith("UPDATE users"):
+            updates.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", heard)
+    try:
+        async with database.transaction() as repo:
+            user = await repo.load_user("telegram", "u1")
+            assert user is not None
+            version = user.version
+            user.next_checkin_at = NOW + timedelta(days=1)
+            user.conversation = {"flow": "checkin"}  # a new value: written
+            await repo.save_user(user)
+            # Nothing changed since: only the version and the time move on.
+            await repo.save_user(user)
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", heard)
+    first, second = (u.split(" WHERE")[0] for u in updates)
+    assert "next_checkin_at" in first and "conversation" in first
+    assert "profile" not in first and "reminder_time" not in first and "timezone" not in first
+    assert "next_checkin_at" not in second and "conversation" not in second
+    async with database.transaction() as repo:
+        again = await repo.get_user("telegram", "u1", lock=False)
+        assert again is not None and again.version == version + 2
+        assert again.next_checkin_at == NOW + timedelta(days=1)
+        assert again.conversation == {"flow": "checkin"} and again.profile == {}
+
+
 async def test_a_concurrent_first_contact_creates_one_user(database: Database) -> None:
     async def first_contact() -> int:
         async with database.transaction() as repo:

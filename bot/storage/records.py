@@ -9,7 +9,7 @@ as a `User`, so code that only reads a user takes either.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -38,16 +38,28 @@ class UserRecord:
     # The row's version when read, moved on by each write: an UPDATE finding another
     # version means another turn for this person committed first (StaleDataError).
     version: int
+    # The values as the database holds them (in USER_COLUMNS order), when known: `save_user`
+    # then writes only the columns that differ (a JSON column: one given a new value).
+    stored: tuple[Any, ...] | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, user: User) -> UserRecord:
         """A plain copy of an ORM row (one just created, say)."""
         return cls(**{name: getattr(user, name) for name in USER_COLUMNS})
 
+    @classmethod
+    def read(cls, row: tuple[Any, ...]) -> UserRecord:
+        """A row of USER_COLUMNS as read from the database."""
+        record = cls(*row)
+        record.stored = tuple(row)
+        return record
+
     def __repr__(self) -> str:
         return f"<UserRecord id={self.id} {self.platform}:{self.platform_user_id}>"
 
 
-USER_COLUMNS: tuple[str, ...] = tuple(UserRecord.__dataclass_fields__)
+USER_COLUMNS: tuple[str, ...] = tuple(
+    name for name in UserRecord.__dataclass_fields__ if name != "stored"
+)
 
 AnyUser = User | UserRecord

@@ -238,7 +238,7 @@ class Repository:
         stmt = _prebuilt(self.dialect_name, "load_user", _load_user_stmt)
         params = {"platform": platform, "platform_user_id": platform_user_id}
         row = (await self.core(stmt, params)).first()
-        return None if row is None else UserRecord(*row)
+        return None if row is None else UserRecord.read(row)
 
     async def get_user_by_id(self, user_id: int, *, lock: bool = True) -> User | None:
         return await self.session.get(
@@ -272,9 +272,13 @@ class Repository:
     async def save_user(self, user: AnyUser) -> None:
         """Write the user's changes now (bumping `version` and `updated_at`).
 
-        The JSON columns are always written: in-place edits of a dict are invisible to
-        change tracking, and losing a conversation step silently is worse than one wider
-        UPDATE. Raises StaleDataError if the row changed since `user` was loaded.
+        A `User`'s JSON columns are always written: in-place edits of a dict are invisible
+        to change tracking, and losing a conversation step silently is worse than one wider
+        UPDATE. A `UserRecord` read by `load_user` writes only the columns that differ from
+        what was read (its JSON columns: those given a new value; nothing edits them in
+        place): an unchanged profile is not encoded again, and an unchanged reminder time
+        leaves its index alone. Raises StaleDataError if the row changed since `user` was
+        loaded.
 
         One prebuilt UPDATE ... WHERE id AND version, not the ORM's flush (which costs
         several times the statement itself); the object is then marked clean with the
@@ -282,8 +286,16 @@ class Repository:
         """
         if isinstance(user, UserRecord):
             values = {key: getattr(user, key) for key in _USER_WRITTEN}
+            stored = user.stored
+            if stored is not None:
+                values = {
+                    key: value
+                    for key, value in values.items()
+                    if _differs(value, stored[_USER_INDEX[key]])
+                }
             user.updated_at = await self._update_user(user.id, user.version, values)
             user.version += 1
+            user.stored = tuple(getattr(user, name) for name in USER_COLUMNS)
             return
         state = inspect(user)
         if not state.persistent or state.session is not self.session.sync_session:
@@ -308,7 +320,11 @@ class Repository:
     async def _update_user(self, user_id: int, version: int, values: dict[str, Any]) -> datetime:
         now = utcnow()
         params = {**values, "updated_at": now, "b_id": user_id, "b_version": version}
-        stmt = _prebuilt(self.dialect_name, "save_user", _save_user_stmt)
+        # One statement per set of columns written (a turn writes one of a handful).
+        names = tuple(sorted(values))
+        stmt = _prebuilt(
+            self.dialect_name, f"save_user:{','.join(names)}", lambda: _save_user_stmt(names)
+        )
         result = await self.core(stmt, params)
         if result.rowcount != 1:
             raise StaleDataError(
@@ -994,6 +1010,7 @@ _USER_WRITTEN: frozenset[str] = frozenset(
         "conversation",
     }
 )
+_USER_INDEX: dict[str, int] = {name: n for n, name in enumerate(USER_COLUMNS)}
 
 # Statements built once per dialect and reused: SQLAlchemy then finds the compiled form in
 # its cache at once, without building and hashing a new expression each call.
@@ -1031,14 +1048,22 @@ def _load_user_stmt() -> Any:
     )
 
 
-def _save_user_stmt() -> Any:
+def _differs(value: Any, stored: Any) -> bool:
+    """Whether a column must be written: a JSON value given anew (never edited in place),
+    any other value not equal to the stored one."""
+    if isinstance(value, dict | list):
+        return value is not stored
+    return bool(value != stored) or type(value) is not type(stored)
+
+
+def _save_user_stmt(names: tuple[str, ...]) -> Any:
     table = cast(Table, User.__table__)
     return (
         update(table)
         .where(table.c.id == bindparam("b_id"), table.c.version == bindparam("b_version"))
         .values(
             {
-                **{key: bindparam(key, type_=table.c[key].type) for key in _USER_WRITTEN},
+                **{key: bindparam(key, type_=table.c[key].type) for key in names},
                 "updated_at": bindparam("updated_at", type_=table.c.updated_at.type),
                 "version": table.c.version + 1,
             }
