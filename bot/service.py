@@ -101,8 +101,11 @@ SEND_MARGIN = timedelta(seconds=10)
 FORGET_GATHER_SECONDS = 0.5
 
 Send = Callable[[Outbound], Awaitable[None]]
-# What a turn leaves to keep once its transaction has committed: (user id, version) and state.
-Kept = list[tuple[tuple[int, int], "_KnownState"]]
+# A user row as it was written: id, when the user was created (SQLite can give a deleted
+# user's id to the next one) and version.
+StateKey = tuple[int, datetime, int]
+# What a turn leaves to keep once its transaction has committed.
+Kept = list[tuple[StateKey, "_KnownState"]]
 
 
 class UserState(Protocol):
@@ -244,13 +247,17 @@ class Coach:
         self._unforgotten: list[outbox.ClaimedMessage] = []
         self._forgetting: asyncio.Task[None] | None = None
         self._forget_now: asyncio.Event | None = None  # set: stop gathering (flush)
-        # The engine's values of the users who just had a turn, by (id, version), with the
+        # The engine's values of the users who just had a turn, by `StateKey`, with the
         # JSON they were written as: used only while the row still holds exactly that JSON
         # (an edit by hand or by a migration may not move the version on). The next turn
         # then skips validating the row's JSON again (a check-in is ten turns in a few
         # minutes; comparing two dicts costs a fraction of that). Safe because the step
         # never changes its input (tests/test_engine_purity.py): an entry is only read.
-        self._states: LRUCache[tuple[int, int], _KnownState] = LRUCache(maxsize=STATE_CACHE_SIZE)
+        # With them, the history the turn left (bot/kept_history.py): that is not checked
+        # against the tables, so whatever writes check-ins or exercise logs outside a turn
+        # moves the user's version on (`Repository.upsert_checkin`; by hand or in a data
+        # migration: `UPDATE users SET version = version + 1`).
+        self._states: LRUCache[StateKey, _KnownState] = LRUCache(maxsize=STATE_CACHE_SIZE)
 
     async def handle(
         self,
@@ -716,7 +723,7 @@ class Coach:
     ) -> tuple[list[Outbound], bool]:
         """The replies, and whether the user deleted everything. `kept`: where to leave the
         user's new state for the Coach to keep once the caller's transaction commits."""
-        known = self._states.get((user.id, user.version))
+        known = self._states.get((user.id, user.created_at, user.version))
         if known is not None and known.holds(user):
             profile, conversation = known.profile, known.conversation
         else:
@@ -894,7 +901,7 @@ class Coach:
                 today,
                 after.history(),
             )
-            kept.append(((user.id, user.version), state))
+            kept.append(((user.id, user.created_at, user.version), state))
         if summaries.weekly_key(user.profile) != weekly_before:
             await summaries.sync_weekly(repo, user, result.profile, now)
         return replies, False

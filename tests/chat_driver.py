@@ -157,9 +157,6 @@ class Chat:
             profile = Profile.model_validate(user.profile or {})
             base = {"phase": profile.phase, "level": profile.level}
             await repo.upsert_checkin(user.id, day, **{**base, **fields})
-            # As every writer of a runner's history does: the user row's version moves on,
-            # so a Coach does not start the next turn from the history it kept.
-            await repo.save_user(user)
 
     async def update_profile(self, **changes: Any) -> None:
         """Put the runner somewhere in the plan directly (phase, level, dates, ...)."""

@@ -134,7 +134,7 @@ async def test_a_red_flag_in_a_changed_checkin_and_a_seeded_row_are_seen_by_the_
     await onboard(chat)
     clock.advance(days=1)
     await checkin(chat)
-    # A row written outside a turn (as the tests' seed does): its writer saves the user.
+    # A row written outside a turn (as the tests' seed does) moves the user's version on.
     earlier = local_day(clock) - timedelta(days=3)
     await chat.seed_checkin(earlier, pain_now=5, ran="no", decision="hold")
     await chat.press("Change today's answers")

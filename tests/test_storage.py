@@ -331,6 +331,26 @@ async def test_a_turns_save_writes_only_what_changed_and_still_moves_the_version
         assert again.conversation == {"flow": "checkin"} and again.profile == {}
 
 
+async def test_history_written_outside_a_turn_moves_the_users_version_on(
+    database: Database,
+) -> None:
+    async with database.transaction() as repo:
+        await _new_user(repo)
+    async with database.transaction() as repo:
+        user = await repo.get_user("telegram", "u1")
+        assert user is not None
+        start = user.version
+        await repo.upsert_checkin(user.id, DAY, pain_now=2, phase=1, level=1)
+        await repo.upsert_checkin(user.id, DAY, pain_now=3)  # an edit moves it on too
+        await repo.log_exercise(user.id, DAY, "clamshell", "done")
+        assert user.version == start + 3  # the copy in this session follows
+        user.conversation = {"flow": "checkin"}
+        await repo.save_user(user)  # and is not stale
+    async with database.transaction() as repo:
+        again = await repo.get_user("telegram", "u1", lock=False)
+        assert again is not None and again.version == start + 4
+
+
 async def test_a_concurrent_first_contact_creates_one_user(database: Database) -> None:
     async def first_contact() -> int:
         async with database.transaction() as repo:

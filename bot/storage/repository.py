@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.util.concurrency import greenlet_spawn
 
 from bot.storage import lean
@@ -343,9 +344,9 @@ class Repository:
         """Create or edit the check-in for `local_date` with the given column values.
 
         Creating one requires `phase` and `level`. Editing sets only the given fields.
-        The caller saves the user row in the same transaction (`save_user`): a Coach keeps
-        the history of a user's last turn until that row's version moves on
-        (bot/kept_history.py); a turn's own writes (`write_checkin`) are saved with it.
+        The user row's version moves on too: a Coach keeps the history of a user's last
+        turn until it does (bot/kept_history.py). A turn's own writes (`write_checkin`)
+        move it on with the turn's `save_user`.
         """
         unknown = set(fields) - CHECKIN_FIELDS
         if unknown:
@@ -363,13 +364,31 @@ class Repository:
             new = Checkin(user_id=user_id, local_date=local_date, **fields)
             checkin = await self._add_or_reread(new, stmt)
             if checkin is new:
+                await self._history_written(user_id)
                 return checkin
         for key, value in fields.items():
             setattr(checkin, key, value)
         if "answers" in fields:
             flag_modified(checkin, "answers")
         await self.session.flush()
+        await self._history_written(user_id)
         return checkin
+
+    async def _history_written(self, user_id: int) -> None:
+        """A check-in or exercise log written outside a turn: move the user row's version
+        on (a copy of the row loaded in this session follows), so no Coach starts the next
+        turn from the history it kept."""
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(version=User.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        # Set as committed, not as a change: the ORM manages `version` (version_id_col) and
+        # would otherwise write it again at the next flush.
+        loaded = self.session.sync_session.identity_map.get(identity_key(User, user_id))
+        if loaded is not None and "version" in inspect(loaded).dict:
+            set_committed_value(loaded, "version", loaded.version + 1)
 
     async def write_checkin(
         self, user_id: int, local_date: date, fields: Mapping[str, Any], *, new: bool
@@ -505,8 +524,8 @@ class Repository:
         self, user_id: int, local_date: date, exercise_id: str, outcome: str
     ) -> ExerciseLog:
         """Record an exercise outcome; logging the same exercise again that day replaces
-        the outcome (and its timestamp). As with `upsert_checkin`, the caller saves the
-        user row too."""
+        the outcome (and its timestamp). The user row's version moves on, as with
+        `upsert_checkin`."""
         stmt = (
             select(ExerciseLog)
             .where(
@@ -531,6 +550,7 @@ class Repository:
             log.outcome = outcome
             log.created_at = utcnow()
             await self.session.flush()
+        await self._history_written(user_id)
         return log
 
     async def exercise_logs_between(
