@@ -9,17 +9,19 @@ import json
 import os
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.delivery import PermanentFailure, RetryAfter, TransientFailure
 from bot.engine.events import ChatKind, Outbound
 from bot.service import Coach
 from bot.storage import outbox
 from bot.storage.db import Database
+from bot.storage.models import OutboxMessage
 from scheduler import Scheduler
 from scheduler.core import MAX_ATTEMPTS, SchedulerConfig, backoff
 from scheduler.payload import decode, encode
@@ -389,3 +391,39 @@ async def test_hipcoach_run_delivers_a_reminder_set_a_minute_ahead(
     assert any(PROMPT in line for line in seen), (seen, err.decode()[-2000:])
     assert any("Snooze 30 min" in line for line in seen)
     assert sum(PROMPT in line for line in seen) == 1
+
+
+async def test_held_replies_are_renewed_together_and_only_those_still_ours(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claims a process holds on replies waiting in its pacing are renewed in a few
+    statements (bot/holds.py); a row another sender took over keeps that sender's lease."""
+    monkeypatch.setattr(outbox, "RENEW_CHUNK", 2)  # several statements for five rows
+    db = Database(db_url)
+    try:
+        lease = NOW + timedelta(seconds=30)
+        claimed: list[outbox.ClaimedMessage] = []
+        async with db.transaction() as repo:
+            for n, token in enumerate(("ours-a", "ours-a", "ours-b", "ours-b", "theirs")):
+                reply = outbox.NewReply(f"reply:r{n}", "console", f"chat-{n}", {"text": "hi"})
+                rows = await outbox.add_replies(
+                    repo, [reply], now=NOW, token=token, lease_until=lease
+                )
+                claimed.extend(row for _, row in rows)
+        assert len(claimed) == 5
+        ours, taken_over = claimed[:4], claimed[4]
+        # The last row was taken over: we still think we hold it under our own token.
+        stale = replace(taken_over, token="ours-b")
+        later = NOW + timedelta(seconds=90)
+        async with db.transaction() as repo:
+            kept = await outbox.renew_each(repo, [*ours, stale], later)
+        assert kept == {row.id for row in ours}
+        async with db.transaction(readonly=True) as repo:
+            leases = {
+                row.id: row.lease_until
+                for row in (await repo.session.execute(select(OutboxMessage))).scalars()
+            }
+        assert all(leases[row.id] == later for row in ours)
+        assert leases[taken_over.id] == lease  # the other sender's claim, untouched
+    finally:
+        await db.dispose()

@@ -30,6 +30,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.orm import aliased
@@ -517,15 +518,23 @@ async def renew(
     return len(await renew_each(repo, messages, lease_until)) == len(messages)
 
 
+# Rows renewed per statement: two parameters each, far below every driver's limit.
+RENEW_CHUNK = 500
+
+
 async def renew_each(
     repo: Repository, messages: Sequence[ClaimedMessage], lease_until: datetime
 ) -> set[int]:
-    """Renew each row's claim; the ids of those still ours."""
-    kept = set()
-    for message in messages:  # row by row: not every driver counts a batch's rows
-        params = {"b_id": message.id, "token": message.token, "lease_until": lease_until}
-        if (await repo.core(_stmt("renew"), params)).rowcount == 1:
-            kept.add(message.id)
+    """Renew each row's claim; the ids of those still ours. One statement per few hundred
+    rows, which returns the ids it renewed (not every driver counts a batch's rows): in a
+    burst the process holds thousands of replies waiting in its pacing, and renewing them
+    row by row was ~3% of the bot's CPU (bench 2)."""
+    kept: set[int] = set()
+    for start in range(0, len(messages), RENEW_CHUNK):
+        chunk = messages[start : start + RENEW_CHUNK]
+        params = {"held": [(m.id, m.token) for m in chunk], "lease_until": lease_until}
+        result = await repo.core(_stmt("renew_many"), params)
+        kept.update(int(row[0]) for row in result.all())
     return kept
 
 
@@ -739,8 +748,14 @@ def _stmt(name: str) -> Any:
             .where(table.c.id == bindparam("b_id"))
             .values(status=SENDING, claim_token=bindparam("token"), lease_until=lease)
         )
-    if name == "renew":
-        return update(table).where(*_still_held()).values(lease_until=lease)
+    if name == "renew_many":
+        held = tuple_(table.c.id, table.c.claim_token).in_(bindparam("held", expanding=True))
+        return (
+            update(table)
+            .where(held, table.c.status == SENDING)
+            .values(lease_until=lease)
+            .returning(table.c.id)
+        )
     raise KeyError(name)
 
 
